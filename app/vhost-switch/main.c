@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vhost-switch launcher: vhost-switch [EAL options] -- [switch options].
+ * It parses, starts the switch, and keeps the main lcore for housekeeping
+ * (MAC ageing, the stats line) until SIGINT or SIGTERM.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "vs_conf.h"
+#include "vs_switch.h"
+
+/* Usage errors exit 2, like getopt-based tools and as SPEC section 2 says. */
+#define EXIT_USAGE 2
+
+static volatile sig_atomic_t quit_signal;
+
+static void
+on_signal(int sig)
+{
+	quit_signal = sig;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct vs_conf conf;
+	struct sigaction sa = { .sa_handler = on_signal };
+	char err[512];
+	double next_tick, next_stats;
+	int ret;
+
+	ret = rte_eal_init(argc, argv);
+	if (ret < 0) {
+		fprintf(stderr, "vhost-switch: EAL initialization failed: %s\n",
+			rte_strerror(rte_errno));
+		return rte_errno == EINVAL ? EXIT_USAGE : EXIT_FAILURE;
+	}
+	argc -= ret;
+	argv += ret;
+	argv[0] = (char *)"vhost-switch";
+
+	vs_conf_defaults(&conf);
+	ret = vs_conf_parse_args(&conf, argc, argv, err, sizeof(err));
+	if (ret == -EAGAIN) {
+		vs_conf_usage("vhost-switch");
+		rte_eal_cleanup();
+		return 0;
+	} else if (ret < 0) {
+		fprintf(stderr, "vhost-switch: %s\n", err);
+		rte_eal_cleanup();
+		return EXIT_USAGE;
+	}
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = vs_switch_start(&conf);
+	if (ret < 0) {
+		fprintf(stderr, "vhost-switch: cannot start: %s\n",
+			rte_strerror(-ret));
+		rte_eal_cleanup();
+		return EXIT_FAILURE;
+	}
+	printf("vhost-switch: ready\n");
+	fflush(stdout);
+
+	next_tick = now_s() + 1;
+	next_stats = now_s() + conf.stats_period;
+	while (!quit_signal) {
+		double t;
+
+		usleep(100 * 1000);
+		t = now_s();
+		if (t >= next_tick) {
+			vs_switch_tick();
+			next_tick = t + 1;
+		}
+		if (conf.stats_period && t >= next_stats) {
+			vs_switch_print_rates(stdout);
+			next_stats = t + conf.stats_period;
+		}
+	}
+
+	printf("vhost-switch: %s, stopping\n", strsignal(quit_signal));
+	vs_switch_stop(stdout);
+	rte_eal_cleanup();
+	printf("vhost-switch: stopped\n");
+	return 0;
+}

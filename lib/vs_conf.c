@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Switch options. Everything here is pure parsing: no EAL state is touched,
+ * so the same code is fuzzed and unit-tested without a running switch.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cfgfile.h>
+#include <rte_common.h>
+
+#include "vs_conf.h"
+
+/*
+ * Defaults. burst 32: librte_vhost copies at most 32 packets per enqueue
+ * call (MAX_PKT_BURST in lib/vhost), so a larger burst only splits.
+ * fdb-size 65536 and fdb-aging 300 s are the values OVS ships
+ * (other_config:mac-table-size is 8192 there; 64 K covers a rack of VMs).
+ * tx-retries 4: OVS's vhost tx retry default is 8 with a pause; 4 retries
+ * of a 32-packet enqueue keep the worst-case stall per burst under ~1 us.
+ */
+#define VS_DEF_BURST 32
+#define VS_MAX_BURST 512
+#define VS_DEF_FDB_SIZE 65536
+#define VS_MAX_FDB_SIZE (16u << 20)
+#define VS_DEF_FDB_AGING 300
+#define VS_DEF_TX_RETRIES 4
+#define VS_MAX_QUEUES 32 /* librte_vhost VHOST_MAX_QUEUE_PAIRS is 128 */
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+void
+vs_conf_defaults(struct vs_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	conf->burst = VS_DEF_BURST;
+	conf->fdb_size = VS_DEF_FDB_SIZE;
+	conf->fdb_aging = VS_DEF_FDB_AGING;
+	conf->tx_retries = VS_DEF_TX_RETRIES;
+}
+
+static int
+parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= VS_NAME_LEN)
+		return 0;
+	/* Names appear in telemetry paths: letters, digits, '_' and '-'. */
+	for (; *s; s++)
+		if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') ||
+		      (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return 0;
+	return 1;
+}
+
+int
+vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec,
+		    char *err, size_t errlen)
+{
+	char buf[PATH_MAX + 128];
+	char *tok, *save = NULL;
+	uint32_t q;
+	int first = 1;
+
+	memset(vc, 0, sizeof(*vc));
+	vc->queues = 1;
+	if (spec == NULL || *spec == '\0' || *spec == ',')
+		return fail(err, errlen, "--vhost '%s': a socket path is needed",
+			    spec ? spec : "");
+	if (strlen(spec) >= sizeof(buf))
+		return fail(err, errlen, "--vhost: spec longer than %zu bytes",
+			    sizeof(buf) - 1);
+	strcpy(buf, spec);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save), first = 0) {
+		if (first) {
+			if (strlen(tok) >= sizeof(vc->path) ||
+			    strlen(tok) >= 108 /* sun_path */)
+				return fail(err, errlen,
+					    "--vhost '%s': socket path longer than 107 bytes",
+					    spec);
+			strcpy(vc->path, tok);
+		} else if (strcmp(tok, "client") == 0) {
+			vc->client = true;
+		} else if (strcmp(tok, "server") == 0) {
+			vc->client = false;
+		} else if (strncmp(tok, "queues=", 7) == 0) {
+			if (parse_u32(tok + 7, 1, VS_MAX_QUEUES, &q) < 0)
+				return fail(err, errlen,
+					    "--vhost '%s': invalid queues '%s' (1..%d)",
+					    spec, tok + 7, VS_MAX_QUEUES);
+			vc->queues = q;
+		} else if (strncmp(tok, "name=", 5) == 0) {
+			if (!valid_name(tok + 5))
+				return fail(err, errlen,
+					    "--vhost '%s': invalid name '%s' (1..%d of A-Z a-z 0-9 _ -)",
+					    spec, tok + 5, VS_NAME_LEN - 1);
+			strcpy(vc->name, tok + 5);
+		} else {
+			return fail(err, errlen,
+				    "--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME)",
+				    spec, tok);
+		}
+	}
+	return 0;
+}
+
+static int
+add_vhost(struct vs_conf *conf, const struct vs_vhost_conf *vc,
+	  char *err, size_t errlen)
+{
+	uint16_t i;
+
+	if (conf->nb_vhost >= VS_MAX_VHOST_CONF)
+		return fail(err, errlen, "--vhost '%s': more than %d vhost ports",
+			    vc->path, VS_MAX_VHOST_CONF);
+	for (i = 0; i < conf->nb_vhost; i++) {
+		if (strcmp(conf->vhost[i].path, vc->path) == 0)
+			return fail(err, errlen, "--vhost '%s': socket path given twice",
+				    vc->path);
+		if (vc->name[0] && strcmp(conf->vhost[i].name, vc->name) == 0)
+			return fail(err, errlen, "--vhost '%s': name '%s' given twice",
+				    vc->path, vc->name);
+	}
+	conf->vhost[conf->nb_vhost++] = *vc;
+	return 0;
+}
+
+/* One table for the scalar options of the command line and the file. */
+struct num_opt {
+	const char *name;
+	size_t off;
+	int is16;
+	uint32_t min, max;
+};
+
+#define NUM(n, f, w, lo, hi) { n, offsetof(struct vs_conf, f), w, lo, hi }
+static const struct num_opt num_opts[] = {
+	NUM("burst", burst, 1, 1, VS_MAX_BURST),
+	NUM("mbufs", mbufs, 0, 0, 1u << 26),
+	NUM("fdb-size", fdb_size, 0, 16, VS_MAX_FDB_SIZE),
+	NUM("fdb-aging", fdb_aging, 0, 0, 86400 * 365),
+	NUM("tx-retries", tx_retries, 0, 0, 1024),
+	NUM("stats-period", stats_period, 0, 0, 86400),
+	NUM("busyloop-timeout", busyloop_us, 0, 0, 10 * 1000 * 1000),
+};
+
+static int
+set_num(struct vs_conf *conf, const char *name, const char *val,
+	const char *where, char *err, size_t errlen)
+{
+	size_t i;
+	uint32_t v;
+
+	for (i = 0; i < RTE_DIM(num_opts); i++) {
+		if (strcmp(num_opts[i].name, name) != 0)
+			continue;
+		if (parse_u32(val, num_opts[i].min, num_opts[i].max, &v) < 0)
+			return fail(err, errlen,
+				    "%s%s: invalid value '%s' (an integer %u..%u)",
+				    where, name, val, num_opts[i].min,
+				    num_opts[i].max);
+		if (num_opts[i].is16)
+			*(uint16_t *)((char *)conf + num_opts[i].off) = v;
+		else
+			*(uint32_t *)((char *)conf + num_opts[i].off) = v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int
+copy_path(char *dst, const char *src, const char *opt, char *err,
+	  size_t errlen)
+{
+	if (*src == '\0' || strlen(src) >= PATH_MAX)
+		return fail(err, errlen, "%s: invalid path '%s'", opt, src);
+	strcpy(dst, src);
+	return 0;
+}
+
+int
+vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
+		  size_t errlen)
+{
+	struct rte_cfgfile *cfg;
+	char where[128];
+	int nsec, i, j, n, ret = 0;
+	char **secs = NULL;
+
+	cfg = rte_cfgfile_load(file, 0);
+	if (cfg == NULL) {
+		fail(err, errlen, "--config '%s': cannot read or parse the file",
+		     file);
+		return -ENOENT;
+	}
+	nsec = rte_cfgfile_num_sections(cfg, NULL, 0);
+	secs = calloc(nsec ? nsec : 1, sizeof(*secs));
+	if (secs == NULL) {
+		ret = fail(err, errlen, "--config '%s': out of memory", file);
+		goto out;
+	}
+	for (i = 0; i < nsec; i++) {
+		secs[i] = malloc(CFG_NAME_LEN);
+		if (secs[i] == NULL) {
+			ret = fail(err, errlen, "--config '%s': out of memory",
+				   file);
+			goto out;
+		}
+	}
+	rte_cfgfile_sections(cfg, secs, nsec);
+
+	for (i = 0; i < nsec && ret == 0; i++) {
+		struct rte_cfgfile_entry ent[64];
+		struct vs_vhost_conf vc;
+		int is_vhost = strncmp(secs[i], "vhost.", 6) == 0;
+
+		if (!is_vhost && strcmp(secs[i], "switch") != 0) {
+			ret = fail(err, errlen,
+				   "--config '%s': unknown section [%s] (expected [switch] or [vhost.NAME])",
+				   file, secs[i]);
+			break;
+		}
+		n = rte_cfgfile_section_entries(cfg, secs[i], ent, RTE_DIM(ent));
+		if (n < 0) {
+			ret = fail(err, errlen, "--config '%s': section [%s] has too many keys",
+				   file, secs[i]);
+			break;
+		}
+		snprintf(where, sizeof(where), "--config '%s': [%s] ", file,
+			 secs[i]);
+		if (!is_vhost) {
+			for (j = 0; j < n && ret == 0; j++) {
+				ret = set_num(conf, ent[j].name, ent[j].value,
+					      where, err, errlen);
+				if (ret == -ENOENT)
+					ret = fail(err, errlen, "%sunknown key '%s'",
+						   where, ent[j].name);
+			}
+			continue;
+		}
+		memset(&vc, 0, sizeof(vc));
+		vc.queues = 1;
+		if (!valid_name(secs[i] + 6)) {
+			ret = fail(err, errlen, "%sinvalid port name", where);
+			break;
+		}
+		strcpy(vc.name, secs[i] + 6);
+		for (j = 0; j < n && ret == 0; j++) {
+			uint32_t q;
+
+			if (strcmp(ent[j].name, "path") == 0) {
+				if (strlen(ent[j].value) >= 108 || !ent[j].value[0])
+					ret = fail(err, errlen, "%sinvalid path '%s'",
+						   where, ent[j].value);
+				else
+					strcpy(vc.path, ent[j].value);
+			} else if (strcmp(ent[j].name, "mode") == 0) {
+				if (strcmp(ent[j].value, "client") == 0)
+					vc.client = true;
+				else if (strcmp(ent[j].value, "server") == 0)
+					vc.client = false;
+				else
+					ret = fail(err, errlen,
+						   "%sinvalid mode '%s' (server or client)",
+						   where, ent[j].value);
+			} else if (strcmp(ent[j].name, "queues") == 0) {
+				if (parse_u32(ent[j].value, 1, VS_MAX_QUEUES, &q))
+					ret = fail(err, errlen,
+						   "%sinvalid queues '%s' (1..%d)",
+						   where, ent[j].value, VS_MAX_QUEUES);
+				else
+					vc.queues = q;
+			} else {
+				ret = fail(err, errlen, "%sunknown key '%s'",
+					   where, ent[j].name);
+			}
+		}
+		if (ret == 0 && vc.path[0] == '\0')
+			ret = fail(err, errlen, "%smissing key 'path'", where);
+		if (ret == 0)
+			ret = add_vhost(conf, &vc, err, errlen);
+	}
+out:
+	if (secs != NULL)
+		for (i = 0; i < nsec; i++)
+			free(secs[i]);
+	free(secs);
+	rte_cfgfile_close(cfg);
+	return ret;
+}
+
+enum {
+	OPT_VHOST = 256,
+	OPT_CONFIG,
+	OPT_CTL,
+	OPT_NUM, /* every option of num_opts[] */
+};
+
+void
+vs_conf_usage(const char *prog)
+{
+	printf("Usage: %s [EAL options] -- [switch options]\n"
+	       "  --vhost PATH[,client][,queues=N][,name=NAME]\n"
+	       "                          vhost-user port (server mode unless client)\n"
+	       "  --config FILE           INI file with the same settings (see config/)\n"
+	       "  --ctl PATH              control socket path\n"
+	       "  --burst N               packets per rx burst (%d)\n"
+	       "  --mbufs N               mbufs per NUMA pool (0: computed)\n"
+	       "  --fdb-size N            MAC table entries (%d)\n"
+	       "  --fdb-aging SEC         MAC ageing time, 0 = never (%d)\n"
+	       "  --tx-retries N          tx retries before a drop (%d)\n"
+	       "  --busyloop-timeout USEC poll time before sleeping, 0 = always poll\n"
+	       "  --stats-period SEC      print per-port rates every SEC seconds\n"
+	       "  -i, --interactive       command prompt\n"
+	       "  -h, --help              this text\n",
+	       prog, VS_DEF_BURST, VS_DEF_FDB_SIZE, VS_DEF_FDB_AGING,
+	       VS_DEF_TX_RETRIES);
+}
+
+int
+vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
+		   size_t errlen)
+{
+	static const struct option longopts[] = {
+		{ "vhost", required_argument, NULL, OPT_VHOST },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "ctl", required_argument, NULL, OPT_CTL },
+		{ "burst", required_argument, NULL, OPT_NUM },
+		{ "mbufs", required_argument, NULL, OPT_NUM },
+		{ "fdb-size", required_argument, NULL, OPT_NUM },
+		{ "fdb-aging", required_argument, NULL, OPT_NUM },
+		{ "tx-retries", required_argument, NULL, OPT_NUM },
+		{ "stats-period", required_argument, NULL, OPT_NUM },
+		{ "busyloop-timeout", required_argument, NULL, OPT_NUM },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vs_vhost_conf vc;
+	int c, idx, ret;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":ih", longopts, &idx)) != -1) {
+		switch (c) {
+		case OPT_VHOST:
+			ret = vs_conf_parse_vhost(&vc, optarg, err, errlen);
+			if (ret == 0)
+				ret = add_vhost(conf, &vc, err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		case OPT_CONFIG:
+			if (copy_path(conf->config_file, optarg, "--config", err,
+				      errlen) < 0)
+				return -EINVAL;
+			ret = vs_conf_load_file(conf, optarg, err, errlen);
+			if (ret < 0)
+				return -EINVAL;
+			break;
+		case OPT_CTL:
+			if (copy_path(conf->ctl_path, optarg, "--ctl", err,
+				      errlen) < 0 ||
+			    strlen(optarg) >= 108)
+				return fail(err, errlen, "--ctl: invalid path '%s'",
+					    optarg);
+			break;
+		case OPT_NUM: {
+			char where[64];
+
+			snprintf(where, sizeof(where), "--");
+			ret = set_num(conf, longopts[idx].name, optarg, where,
+				      err, errlen);
+			if (ret < 0)
+				return -EINVAL;
+			break;
+		}
+		case 'i':
+			conf->interactive = true;
+			break;
+		case 'h':
+			return -EAGAIN;
+		case ':':
+			return fail(err, errlen, "option '%s' needs a value",
+				    argv[optind - 1]);
+		default:
+			return fail(err, errlen, "unknown option '%s'",
+				    argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return fail(err, errlen, "unexpected argument '%s'",
+			    argv[optind]);
+	return 0;
+}

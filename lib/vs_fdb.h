@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VS_FDB_H
+#define VS_FDB_H
+
+/**
+ * @file
+ * The MAC table: MAC address -> port id, learned on ingress, aged by the
+ * control thread. Forwarding lcores look up and learn without locks
+ * (rte_hash lock-free readers, multi-writer add); deleted slots are reused
+ * only after every lcore has passed a quiescent state (RCU QSBR).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_rcu_qsbr.h>
+
+struct vs_fdb_entry_info {
+	struct rte_ether_addr mac;
+	uint16_t port_id;
+	bool is_static;
+	uint32_t age_s; /**< Seconds since last seen. */
+};
+
+/**
+ * Create the table.
+ *
+ * @param size   Entries (rounded up by rte_hash).
+ * @param aging  Seconds after which an unseen entry goes; 0 = never.
+ * @param qsbr   The forwarding lcores' RCU variable.
+ * @return 0, -ENOMEM, -EINVAL.
+ */
+int vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr);
+void vs_fdb_fini(void);
+
+/**
+ * Look up @p n destination MACs; ports[i] is the port or VS_PORT_INVALID.
+ * Datapath; any lcore.
+ */
+void vs_fdb_lookup_bulk(const struct rte_ether_addr **macs, uint16_t n,
+			uint16_t *ports);
+
+/**
+ * Learn @p mac on @p port at TSC @p now. Datapath; any lcore.
+ * An entry already right costs one lookup and, at most every
+ * VS_FDB_TOUCH_US, one store.
+ */
+void vs_fdb_learn(const struct rte_ether_addr *mac, uint16_t port,
+		  uint64_t now);
+
+/** Remove entries older than the ageing time. Control thread. */
+unsigned int vs_fdb_age(uint64_t now);
+
+/** Remove the entries of @p port (every port if VS_PORT_INVALID). */
+unsigned int vs_fdb_flush(uint16_t port);
+
+/** Set the ageing time in seconds; 0 = never. */
+void vs_fdb_set_aging(uint32_t sec);
+uint32_t vs_fdb_get_aging(void);
+
+/**
+ * Add a static entry (never aged, never moved by learning).
+ * @return 0, -ENOSPC, -EINVAL.
+ */
+int vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t port);
+
+/** @return 0, or -ENOENT. */
+int vs_fdb_del(const struct rte_ether_addr *mac);
+
+/**
+ * Walk the table: @p cb is called for each entry (of @p port only, unless
+ * VS_PORT_INVALID). Control thread.
+ * @return number of entries visited.
+ */
+unsigned int vs_fdb_walk(uint16_t port,
+			 void (*cb)(const struct vs_fdb_entry_info *e,
+				    void *arg),
+			 void *arg);
+
+/** Entries in use, and the capacity. */
+uint32_t vs_fdb_count(uint32_t *capacity);
+
+#endif /* VS_FDB_H */

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VS_FWD_H
+#define VS_FWD_H
+
+/**
+ * @file
+ * Forwarding lcores. Every EAL worker lcore runs one run-to-completion
+ * loop over its poll list of (port, rx queue) pairs: rx burst, learn,
+ * look the burst up, chain each frame to its destinations' tx buffers,
+ * then send once per destination. The main lcore never forwards.
+ *
+ * Each rx queue has exactly one owner lcore, so a vring is dequeued by one
+ * thread only. Poll lists and ports are published with RCU: the lcores
+ * report a quiescent state once per loop, and the control thread frees
+ * what it unpublished after vs_fwd_synchronize().
+ */
+
+#include <stdint.h>
+
+#include <rte_rcu_qsbr.h>
+
+#include "vs_conf.h"
+
+/** Per-lcore figures for lcore/show and the stats line. */
+struct vs_fwd_lcore_info {
+	unsigned int lcore_id;
+	unsigned int nb_rxq;
+	uint64_t busy_cycles; /**< Cycles of loops that moved packets. */
+	uint64_t idle_cycles; /**< Cycles of empty loops. */
+	uint64_t pkts;        /**< Frames received. */
+};
+
+/**
+ * Size the lcore contexts and the RCU variable from the EAL worker lcores.
+ * @return 0, -ENODEV if there is no worker lcore, -ENOMEM.
+ */
+int vs_fwd_init(const struct vs_conf *conf);
+void vs_fwd_fini(void);
+
+/** Number of forwarding lcores. */
+unsigned int vs_fwd_nb_lcores(void);
+
+/** The RCU variable every forwarding lcore reports to. */
+struct rte_rcu_qsbr *vs_fwd_qsbr(void);
+
+/**
+ * Wait until every forwarding lcore has finished the loop iteration it was
+ * in, so nothing unpublished before the call is still referenced.
+ * Never call from a forwarding lcore.
+ */
+void vs_fwd_synchronize(void);
+
+/**
+ * Spread the rx queues of every port over the forwarding lcores, round
+ * robin, and publish the new poll lists.
+ * @return 0, or -ENOMEM (the old lists stay).
+ */
+int vs_fwd_rebalance(void);
+
+/** Launch the loops on the worker lcores. */
+int vs_fwd_start(void);
+
+/** Stop the loops: tx buffers are flushed, lcores go offline. */
+void vs_fwd_stop(void);
+
+/**
+ * Figures of forwarding lcore number @p idx.
+ * @return 0, or -ENOENT.
+ */
+int vs_fwd_lcore_info(unsigned int idx, struct vs_fwd_lcore_info *info);
+
+#endif /* VS_FWD_H */

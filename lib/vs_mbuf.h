@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VS_MBUF_H
+#define VS_MBUF_H
+
+/**
+ * @file
+ * Mbuf pools, one per NUMA socket that has a forwarding lcore or a port.
+ */
+
+#include <stdint.h>
+
+#include <rte_mempool.h>
+
+/** Sizing inputs; see doc/architecture.md for the formula. */
+struct vs_mbuf_sizing {
+	uint32_t ring_mbufs;   /**< Sum over ethdev queues of their descriptors. */
+	uint32_t vhost_queues; /**< Sum over vhost ports of their queue pairs. */
+	uint16_t nb_ports;
+	uint16_t nb_lcores;    /**< Forwarding lcores. */
+	uint16_t burst;
+};
+
+/** Mbufs per pool for @p s (at least VS_MBUF_MIN). */
+uint32_t vs_mbuf_pool_size(const struct vs_mbuf_sizing *s);
+
+/**
+ * Create a pool of @p n mbufs on every socket in @p socket_mask.
+ * @return 0, or -ENOMEM / -rte_errno.
+ */
+int vs_mbuf_init(uint64_t socket_mask, uint32_t n);
+
+/** The pool on @p socket, or the first pool if that socket has none. */
+struct rte_mempool *vs_mbuf_pool(int socket);
+
+/** Mbufs not in any pool (in rings, in flight, in lcore caches). */
+uint32_t vs_mbuf_in_use(int socket, uint32_t *size);
+
+/** Free every pool. */
+void vs_mbuf_fini(void);
+
+#endif /* VS_MBUF_H */

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The port table and what every port kind shares: counters, the tx path
+ * with bounded retries, and retirement through RCU.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_malloc.h>
+
+#include "vs_fwd.h"
+#include "vs_port_priv.h"
+
+RTE_LOG_REGISTER(vs_logtype_port, vswitch.port, INFO);
+
+static struct vs_port *_Atomic ports[VS_MAX_PORTS];
+static uint16_t nb_slots;
+/* Serializes writers of the table (control thread, launcher). */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const drop_names[] = {
+#define VS_DROP_NAME(e, n, s) [VS_DROP_##e] = n,
+	VS_DROP_REASONS(VS_DROP_NAME)
+#undef VS_DROP_NAME
+};
+
+static const char *const drop_help[] = {
+#define VS_DROP_HELP(e, n, s) [VS_DROP_##e] = s,
+	VS_DROP_REASONS(VS_DROP_HELP)
+#undef VS_DROP_HELP
+};
+
+const char *
+vs_drop_name(enum vs_drop d)
+{
+	return d < VS_DROP_MAX ? drop_names[d] : "unknown";
+}
+
+const char *
+vs_drop_help(enum vs_drop d)
+{
+	return d < VS_DROP_MAX ? drop_help[d] : "unknown";
+}
+
+uint16_t
+vs_port_count(void)
+{
+	return __atomic_load_n(&nb_slots, __ATOMIC_ACQUIRE);
+}
+
+struct vs_port *
+vs_port_get(uint16_t id)
+{
+	if (id >= VS_MAX_PORTS)
+		return NULL;
+	return atomic_load_explicit(&ports[id], memory_order_acquire);
+}
+
+struct vs_port *
+vs_port_lookup(const char *s)
+{
+	struct vs_port *p;
+	char *end;
+	unsigned long id;
+	uint16_t i;
+
+	if (s == NULL || *s == '\0') {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	for (i = 0; i < vs_port_count(); i++) {
+		p = vs_port_get(i);
+		if (p != NULL && strcmp(p->name, s) == 0)
+			return p;
+	}
+	id = strtoul(s, &end, 10);
+	if (*end == '\0' && id < VS_MAX_PORTS) {
+		p = vs_port_get(id);
+		if (p != NULL)
+			return p;
+	}
+	rte_errno = ENOENT;
+	return NULL;
+}
+
+struct vs_port *
+vs_port_alloc(enum vs_port_kind kind, const char *name,
+	      const struct vs_port_ops *ops, int socket)
+{
+	struct vs_port *p;
+	unsigned int q;
+
+	p = rte_zmalloc_socket("vs_port", sizeof(*p), RTE_CACHE_LINE_SIZE,
+			       socket);
+	if (p == NULL)
+		p = rte_zmalloc("vs_port", sizeof(*p), RTE_CACHE_LINE_SIZE);
+	if (p == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	p->id = VS_PORT_INVALID;
+	p->kind = kind;
+	p->ops = ops;
+	p->socket_id = socket;
+	strlcpy(p->name, name, sizeof(p->name));
+	atomic_init(&p->enabled, true);
+	atomic_init(&p->link_up, false);
+	for (q = 0; q < VS_PORT_MAX_QUEUES; q++)
+		rte_spinlock_init(&p->tx_lock[q]);
+	return p;
+}
+
+int
+vs_port_register(struct vs_port *port)
+{
+	uint16_t i, n;
+	int ret = -ENOSPC;
+
+	pthread_mutex_lock(&table_lock);
+	n = nb_slots;
+	for (i = 0; i < n; i++) {
+		struct vs_port *p = atomic_load(&ports[i]);
+
+		if (p != NULL && strcmp(p->name, port->name) == 0) {
+			ret = -EEXIST;
+			goto out;
+		}
+	}
+	for (i = 0; i < VS_MAX_PORTS; i++)
+		if (atomic_load(&ports[i]) == NULL)
+			break;
+	if (i == VS_MAX_PORTS)
+		goto out;
+	port->id = i;
+	atomic_store_explicit(&ports[i], port, memory_order_release);
+	if (i >= n)
+		__atomic_store_n(&nb_slots, i + 1, __ATOMIC_RELEASE);
+	ret = 0;
+out:
+	pthread_mutex_unlock(&table_lock);
+	return ret;
+}
+
+void
+vs_port_unregister(struct vs_port *port)
+{
+	pthread_mutex_lock(&table_lock);
+	if (port->id < VS_MAX_PORTS &&
+	    atomic_load(&ports[port->id]) == port)
+		atomic_store_explicit(&ports[port->id], NULL,
+				      memory_order_release);
+	pthread_mutex_unlock(&table_lock);
+	/* No lcore can still hold the port once every one has quiesced. */
+	vs_fwd_synchronize();
+	if (port->ops->destroy != NULL)
+		port->ops->destroy(port);
+	rte_free(port);
+}
+
+void
+vs_port_destroy_all(void)
+{
+	uint16_t i;
+
+	for (i = 0; i < vs_port_count(); i++) {
+		struct vs_port *p = vs_port_get(i);
+
+		if (p != NULL)
+			vs_port_unregister(p);
+	}
+}
+
+void
+vs_port_info_get(const struct vs_port *port, struct vs_port_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->id = port->id;
+	strlcpy(info->name, port->name, sizeof(info->name));
+	info->kind = port->kind;
+	info->kind_name = port->ops->kind;
+	info->enabled = atomic_load(&port->enabled);
+	info->link_up = atomic_load(&port->link_up);
+	info->nb_rxq = port->nb_rxq;
+	info->nb_txq = port->nb_txq;
+	info->socket_id = port->socket_id;
+	info->vid = -1;
+	if (port->ops->info != NULL)
+		port->ops->info(port, info);
+}
+
+void
+vs_port_stats_get(const struct vs_port *port, struct vs_port_stats *st)
+{
+	unsigned int i, d;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < RTE_DIM(port->stats); i++) {
+		const struct vs_port_lstats *l = &port->stats[i];
+
+		st->rx_pkts += l->rx_pkts;
+		st->rx_bytes += l->rx_bytes;
+		st->tx_pkts += l->tx_pkts;
+		st->tx_bytes += l->tx_bytes;
+		for (d = 0; d < VS_DROP_MAX; d++)
+			st->drops[d] += l->drops[d];
+	}
+}
+
+void
+vs_port_stats_clear(struct vs_port *port)
+{
+	/*
+	 * Racy against the lcores by design, as rte_eth_stats_reset() is for
+	 * software PMDs: a counter being incremented may keep one burst.
+	 */
+	memset(port->stats, 0, sizeof(port->stats));
+}
+
+uint16_t
+vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
+	   uint16_t n, uint32_t retries)
+{
+	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
+	uint64_t bytes = 0, dropped_bytes = 0;
+	uint16_t nq, q, sent = 0, i;
+	bool lock;
+
+	if (unlikely(!vs_port_up(p))) {
+		vs_port_drop(p, VS_DROP_PORT_DOWN, pkts, n);
+		return 0;
+	}
+	nq = p->ops->nb_txq(p);
+	if (unlikely(nq == 0)) {
+		vs_port_drop(p, VS_DROP_PORT_DOWN, pkts, n);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	q = lc % nq;
+	/*
+	 * vhost rings need no lock here: librte_vhost takes the vring's
+	 * access_lock in every enqueue call. Ethdev queues are unlocked only
+	 * when each forwarding lcore has its own.
+	 */
+	lock = p->tx_shared;
+	if (lock)
+		rte_spinlock_lock(&p->tx_lock[q]);
+	sent = p->ops->tx(p, q, pkts, n);
+	while (sent < n && retries-- > 0) {
+		rte_pause();
+		sent += p->ops->tx(p, q, pkts + sent, n - sent);
+	}
+	if (lock)
+		rte_spinlock_unlock(&p->tx_lock[q]);
+
+	for (i = sent; i < n; i++)
+		dropped_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	st->tx_pkts += sent;
+	st->tx_bytes += bytes - dropped_bytes;
+	if (sent < n)
+		st->drops[VS_DROP_TX_FULL] += n - sent;
+	if (p->ops->tx_copies)
+		rte_pktmbuf_free_bulk(pkts, n);
+	else if (sent < n)
+		rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+	return sent;
+}

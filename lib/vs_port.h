@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VS_PORT_H
+#define VS_PORT_H
+
+/**
+ * @file
+ * Switch ports. A port is a vhost-user socket or a DPDK ethdev; both kinds
+ * have the same two verbs, rx and tx, behind an ops table, and the same
+ * counters. Ports live in one table indexed by a small port id; the
+ * forwarding lcores read it without locks, and a port is retired with RCU
+ * (unpublish, synchronize, free).
+ *
+ * Directions are named once, here: guest TX = vhost dequeue = switch RX,
+ * and guest RX = vhost enqueue = switch TX.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+
+#include "vs_conf.h"
+
+#define VS_MAX_PORTS 256
+#define VS_PORT_INVALID UINT16_MAX
+
+/**
+ * Drop reasons: one list, each with its counter name and a sentence for
+ * people. Every frame the switch does not deliver is counted under one.
+ */
+#define VS_DROP_REASONS(_) \
+	_(NO_MBUF, "no_mbuf", "no mbuf left in the pool") \
+	_(TX_FULL, "tx_full", "guest ring or NIC tx queue full after retries") \
+	_(PORT_DOWN, "port_down", "destination port down or disabled") \
+	_(SAME_PORT, "same_port", "destination is the port it came in on") \
+	_(NO_DEST, "no_dest", "flooded with no other port up") \
+	_(RUNT, "runt", "frame shorter than an Ethernet header") \
+	_(RX_ERROR, "rx_error", "the port reported an rx error")
+
+enum vs_drop {
+#define VS_DROP_ENUM(e, n, s) VS_DROP_##e,
+	VS_DROP_REASONS(VS_DROP_ENUM)
+#undef VS_DROP_ENUM
+	VS_DROP_MAX
+};
+
+/** Counter name of a drop reason, e.g. "tx_full". */
+const char *vs_drop_name(enum vs_drop d);
+/** Human description of a drop reason. */
+const char *vs_drop_help(enum vs_drop d);
+
+enum vs_port_kind {
+	VS_PORT_ETHDEV,
+	VS_PORT_VHOST,
+};
+
+/** Counters of one port, summed over every lcore. */
+struct vs_port_stats {
+	uint64_t rx_pkts;
+	uint64_t rx_bytes;
+	uint64_t tx_pkts;
+	uint64_t tx_bytes;
+	uint64_t drops[VS_DROP_MAX];
+};
+
+/** What port/list and port/show report. */
+struct vs_port_info {
+	uint16_t id;
+	char name[VS_NAME_LEN];
+	enum vs_port_kind kind;
+	const char *kind_name;     /**< "vhost" or the ethdev driver name. */
+	char path[PATH_MAX];       /**< vhost socket, or the ethdev name. */
+	bool client;               /**< vhost: the switch connects. */
+	bool enabled;              /**< Administrative state. */
+	bool link_up;              /**< A guest is attached / link is up. */
+	uint16_t nb_rxq;
+	uint16_t nb_txq;
+	int socket_id;
+	int vid;                   /**< vhost device id, -1 if none. */
+};
+
+struct vs_port;
+
+/** Number of slots of the port table in use (ids are below this). */
+uint16_t vs_port_count(void);
+
+/** The port with this id, or NULL. Forwarding lcores call it in RCU. */
+struct vs_port *vs_port_get(uint16_t id);
+
+/** Find a port by name or decimal id; NULL with rte_errno ENOENT. */
+struct vs_port *vs_port_lookup(const char *name_or_id);
+
+/** Fill @p info. */
+void vs_port_info_get(const struct vs_port *port, struct vs_port_info *info);
+
+/** Sum the per-lcore counters of @p port into @p stats. */
+void vs_port_stats_get(const struct vs_port *port,
+		       struct vs_port_stats *stats);
+
+/** Zero the counters of @p port. */
+void vs_port_stats_clear(struct vs_port *port);
+
+#endif /* VS_PORT_H */

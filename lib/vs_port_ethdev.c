@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Ethdev ports: every ethdev EAL probed (a PCI NIC, net_tap, net_pcap,
+ * net_af_packet, net_ring, net_null, net_virtio_user, net_vhost...).
+ * rx queues: one per forwarding lcore when the device has them, with RSS
+ * spreading flows; tx queues: one per forwarding lcore, or a lock per
+ * queue when the device has fewer.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+
+#include "vs_mbuf.h"
+#include "vs_port_priv.h"
+
+/*
+ * 1024 descriptors: testpmd's default for rx and tx; enough to ride out a
+ * scheduling hiccup of the owning lcore at 10 Mpps for ~100 us.
+ */
+#define VS_ETH_NB_DESC 1024
+
+static uint16_t
+eth_rx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(p->eth.port_id, q, pkts, n);
+}
+
+static uint16_t
+eth_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_tx_burst(p->eth.port_id, q, pkts, n);
+}
+
+static uint16_t
+eth_nb_txq(const struct vs_port *p)
+{
+	return p->nb_txq;
+}
+
+static void
+eth_info(const struct vs_port *p, struct vs_port_info *info)
+{
+	struct rte_eth_dev_info di;
+	struct rte_eth_link link;
+
+	if (rte_eth_dev_info_get(p->eth.port_id, &di) == 0)
+		info->kind_name = di.driver_name;
+	rte_eth_dev_get_name_by_port(p->eth.port_id, info->path);
+	if (rte_eth_link_get_nowait(p->eth.port_id, &link) == 0)
+		info->link_up = link.link_status == RTE_ETH_LINK_UP;
+}
+
+static void
+eth_destroy(struct vs_port *p)
+{
+	int ret;
+
+	ret = rte_eth_dev_stop(p->eth.port_id);
+	if (ret != 0)
+		PORT_LOG(WARNING, "%s: stop failed: %s\n", p->name,
+			 rte_strerror(-ret));
+	/* Closing flushes what net_pcap buffered into its tx file. */
+	rte_eth_dev_close(p->eth.port_id);
+}
+
+static const struct vs_port_ops eth_ops = {
+	.kind = "ethdev",
+	.rx = eth_rx,
+	.tx = eth_tx,
+	.tx_copies = false,
+	.nb_txq = eth_nb_txq,
+	.info = eth_info,
+	.destroy = eth_destroy,
+};
+
+static int
+eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
+{
+	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_dev_info di;
+	struct rte_eth_link link;
+	char name[RTE_ETH_NAME_MAX_LEN];
+	uint16_t nb_rxd = VS_ETH_NB_DESC, nb_txd = VS_ETH_NB_DESC;
+	uint16_t nrx, ntx, q;
+	struct vs_port *p;
+	int socket, ret;
+
+	ret = rte_eth_dev_info_get(pid, &di);
+	if (ret != 0)
+		return ret;
+	ret = rte_eth_dev_get_name_by_port(pid, name);
+	if (ret != 0)
+		return ret;
+	socket = rte_eth_dev_socket_id(pid);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+
+	nrx = RTE_MIN(RTE_MIN(nb_fwd, di.max_rx_queues),
+		      VS_PORT_MAX_QUEUES);
+	ntx = RTE_MIN(RTE_MIN(nb_fwd, di.max_tx_queues),
+		      VS_PORT_MAX_QUEUES);
+	if (nrx == 0 || ntx == 0)
+		return -ENOTSUP;
+	if (nrx > 1 && di.flow_type_rss_offloads != 0) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf =
+			RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+		conf.rx_adv_conf.rss_conf.rss_hf &= di.flow_type_rss_offloads;
+	} else {
+		nrx = 1;
+	}
+	if (di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+
+	ret = rte_eth_dev_configure(pid, nrx, ntx, &conf);
+	if (ret != 0)
+		return ret;
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
+	if (ret != 0)
+		return ret;
+	for (q = 0; q < nrx; q++) {
+		ret = rte_eth_rx_queue_setup(pid, q, nb_rxd, socket, NULL,
+					     vs_mbuf_pool(socket));
+		if (ret != 0)
+			return ret;
+	}
+	for (q = 0; q < ntx; q++) {
+		ret = rte_eth_tx_queue_setup(pid, q, nb_txd, socket, NULL);
+		if (ret != 0)
+			return ret;
+	}
+	/* A switch port sees every frame; not all vdevs can say so. */
+	ret = rte_eth_promiscuous_enable(pid);
+	if (ret != 0 && ret != -ENOTSUP)
+		PORT_LOG(WARNING, "%s: promiscuous mode: %s\n", name,
+			 rte_strerror(-ret));
+
+	p = vs_port_alloc(VS_PORT_ETHDEV, name, &eth_ops, socket);
+	if (p == NULL)
+		return -rte_errno;
+	p->eth.port_id = pid;
+	p->nb_rxq = nrx;
+	p->nb_txq = ntx;
+	p->tx_shared = ntx < nb_fwd;
+	ret = rte_eth_dev_start(pid);
+	if (ret != 0) {
+		rte_free(p);
+		return ret;
+	}
+	ret = vs_port_register(p);
+	if (ret != 0) {
+		rte_eth_dev_stop(pid);
+		rte_free(p);
+		return ret;
+	}
+	/*
+	 * Link state is read from the ethdev on each tx; the flag only says
+	 * whether the port takes part in forwarding at all.
+	 */
+	atomic_store(&p->link_up, true);
+	rte_eth_link_get_nowait(pid, &link);
+	PORT_LOG(INFO, "port %u %s: %s, %u rxq, %u txq%s, socket %d, link %s\n",
+		 p->id, name, di.driver_name, nrx, ntx,
+		 p->tx_shared ? " (shared, locked)" : "", socket,
+		 link.link_status ? "up" : "down");
+	*out = p;
+	return 0;
+}
+
+int
+vs_port_ethdev_probe_all(uint16_t nb_fwd)
+{
+	struct vs_port *p;
+	uint16_t pid;
+	int ret;
+
+	RTE_ETH_FOREACH_DEV(pid) {
+		ret = eth_setup(pid, nb_fwd, &p);
+		if (ret != 0) {
+			char name[RTE_ETH_NAME_MAX_LEN] = "?";
+
+			rte_eth_dev_get_name_by_port(pid, name);
+			PORT_LOG(ERR, "ethdev %u (%s): setup failed: %s\n", pid,
+				 name, rte_strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}

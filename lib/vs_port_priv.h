@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VS_PORT_PRIV_H
+#define VS_PORT_PRIV_H
+
+/* Internals of the port module, shared by the port kinds and the datapath. */
+
+#include <stdatomic.h>
+
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_spinlock.h>
+
+#include "vs_port.h"
+
+extern int vs_logtype_port;
+#define PORT_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, vs_logtype_port, "vswitch.port: " fmt, \
+		##__VA_ARGS__)
+
+/*
+ * librte_vhost offers up to 128 queue pairs; 32 is what the launcher
+ * accepts (vs_conf.c) and sizes the per-queue arrays below.
+ */
+#define VS_PORT_MAX_QUEUES 32
+
+/* Counters one lcore writes; the control thread only reads and sums. */
+struct vs_port_lstats {
+	uint64_t rx_pkts;
+	uint64_t rx_bytes;
+	uint64_t tx_pkts;
+	uint64_t tx_bytes;
+	uint64_t drops[VS_DROP_MAX];
+} __rte_cache_aligned;
+
+struct vs_port_ops {
+	const char *kind;
+	/* Raw rx burst from queue @q; 0 when there is no link. */
+	uint16_t (*rx)(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts,
+		       uint16_t n);
+	/*
+	 * Raw tx burst to queue @q; returns how many were accepted. When
+	 * tx_copies is set the port copied them (vhost enqueue) and the
+	 * caller still owns every mbuf; otherwise accepted mbufs belong to
+	 * the port.
+	 */
+	uint16_t (*tx)(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts,
+		       uint16_t n);
+	bool tx_copies;
+	/* Tx queues usable right now (the guest may enable fewer). */
+	uint16_t (*nb_txq)(const struct vs_port *p);
+	void (*info)(const struct vs_port *p, struct vs_port_info *info);
+	void (*destroy)(struct vs_port *p);
+};
+
+struct vs_vhost {
+	char path[PATH_MAX];
+	bool client;
+	bool registered;
+	_Atomic int vid;          /* -1: no device */
+	uint16_t nr_qp;           /* queue pairs the guest has */
+	_Atomic uint32_t rx_enabled; /* guest RX vrings enabled, by pair */
+	struct rte_mempool *pool; /* mbufs for dequeue, on the guest's node */
+};
+
+struct vs_port {
+	uint16_t id;
+	char name[VS_NAME_LEN];
+	enum vs_port_kind kind;
+	const struct vs_port_ops *ops;
+	_Atomic bool enabled;
+	_Atomic bool link_up;
+	uint16_t nb_rxq;
+	uint16_t nb_txq;
+	int socket_id;
+	/* Set when fewer tx queues than forwarding lcores (ethdev only). */
+	bool tx_shared;
+	rte_spinlock_t tx_lock[VS_PORT_MAX_QUEUES];
+	union {
+		struct vs_vhost vhost;
+		struct {
+			uint16_t port_id;
+		} eth;
+	};
+	/* One slot per EAL lcore, plus one for non-EAL threads. */
+	struct vs_port_lstats stats[RTE_MAX_LCORE + 1];
+};
+
+/* Publish @p port in the table; assigns its id. */
+int vs_port_register(struct vs_port *port);
+/* Unpublish, wait for the lcores (RCU), destroy. */
+void vs_port_unregister(struct vs_port *port);
+/* Allocate a zeroed port of this kind on @p socket. */
+struct vs_port *vs_port_alloc(enum vs_port_kind kind, const char *name,
+			      const struct vs_port_ops *ops, int socket);
+/* Every port, in id order: destroy all (at shutdown). */
+void vs_port_destroy_all(void);
+
+/* Port kinds. */
+int vs_port_ethdev_probe_all(uint16_t nb_fwd_lcores);
+struct vs_port *vs_port_vhost_create(const struct vs_vhost_conf *vc);
+int vs_port_vhost_start(struct vs_port *port);
+
+static inline bool
+vs_port_up(const struct vs_port *p)
+{
+	return atomic_load_explicit(&p->link_up, memory_order_acquire) &&
+	       atomic_load_explicit(&p->enabled, memory_order_relaxed);
+}
+
+/*
+ * Send @p n mbufs, all of which this call consumes: the ones the port
+ * takes, the ones it copied and the ones dropped (counted as tx_full after
+ * @p retries extra attempts). @p lc is the caller's forwarding index,
+ * which picks the tx queue. Returns the number sent.
+ */
+uint16_t vs_port_tx(struct vs_port *p, unsigned int lc,
+		    struct rte_mbuf **pkts, uint16_t n, uint32_t retries);
+
+/* The counter slot of the calling thread. */
+static inline unsigned int
+vs_lcore_slot(void)
+{
+	unsigned int id = rte_lcore_id();
+
+	return id < RTE_MAX_LCORE ? id : RTE_MAX_LCORE;
+}
+
+/* Count @p n drops of @p reason on the calling lcore and free the mbufs. */
+static inline void
+vs_port_drop(struct vs_port *p, enum vs_drop reason, struct rte_mbuf **pkts,
+	     uint16_t n)
+{
+	p->stats[vs_lcore_slot()].drops[reason] += n;
+	rte_pktmbuf_free_bulk(pkts, n);
+}
+
+#endif /* VS_PORT_PRIV_H */

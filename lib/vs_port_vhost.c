@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vhost-user ports on librte_vhost. The vhost-user thread calls
+ * new_device / destroy_device / vring_state_changed; the forwarding lcores
+ * only read the published vid and the enabled-queue mask.
+ *
+ * guest TX = vhost dequeue = switch RX  (vring 2q + 1)
+ * guest RX = vhost enqueue = switch TX  (vring 2q)
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/virtio_net.h>
+
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_vhost.h>
+
+#include "vs_fwd.h"
+#include "vs_mbuf.h"
+#include "vs_port_priv.h"
+
+#define VRING_RX(q) ((q) * 2)     /* guest RX: the switch enqueues */
+#define VRING_TX(q) ((q) * 2 + 1) /* guest TX: the switch dequeues */
+
+/*
+ * Offloads the switch turns off: it forwards frames as they are and may
+ * send a guest's frame to a NIC or a guest without them, so a guest must
+ * not hand over unchecksummed or segmentation-pending frames. OVS-DPDK
+ * does the same unless userspace TSO is configured.
+ */
+#define VS_VHOST_DISABLED_FEATURES \
+	((1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
+	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) | \
+	 (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) | \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) | \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) | \
+	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO))
+
+/* The port that owns vhost device @p vid, from its socket path. */
+static struct vs_port *
+port_of_vid(int vid)
+{
+	char path[PATH_MAX];
+	uint16_t i;
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
+		return NULL;
+	for (i = 0; i < vs_port_count(); i++) {
+		struct vs_port *p = vs_port_get(i);
+
+		if (p != NULL && p->kind == VS_PORT_VHOST &&
+		    strcmp(p->vhost.path, path) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static uint16_t
+vhost_rx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
+
+	if (vid < 0 || q >= p->vhost.nr_qp)
+		return 0;
+	return rte_vhost_dequeue_burst(vid, VRING_TX(q), p->vhost.pool, pkts,
+				       n);
+}
+
+/* The @p nth queue pair whose guest RX vring is enabled. */
+static inline uint16_t
+nth_enabled(uint32_t mask, uint16_t nth)
+{
+	while (nth-- > 0)
+		mask &= mask - 1;
+	return mask ? (uint16_t)__builtin_ctz(mask) : 0;
+}
+
+static uint16_t
+vhost_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
+	uint32_t mask = atomic_load_explicit(&p->vhost.rx_enabled,
+					     memory_order_relaxed);
+
+	if (vid < 0 || mask == 0)
+		return 0;
+	return rte_vhost_enqueue_burst(vid, VRING_RX(nth_enabled(mask, q)),
+				       pkts, n);
+}
+
+static uint16_t
+vhost_nb_txq(const struct vs_port *p)
+{
+	return __builtin_popcount(atomic_load_explicit(&p->vhost.rx_enabled,
+						       memory_order_relaxed));
+}
+
+static void
+vhost_info(const struct vs_port *p, struct vs_port_info *info)
+{
+	strlcpy(info->path, p->vhost.path, sizeof(info->path));
+	info->client = p->vhost.client;
+	info->vid = atomic_load(&p->vhost.vid);
+}
+
+static void
+vhost_destroy(struct vs_port *p)
+{
+	if (!p->vhost.registered)
+		return;
+	/*
+	 * Closes the connection (destroy_device runs first if a guest is
+	 * attached) and, in server mode, removes the socket file.
+	 */
+	if (rte_vhost_driver_unregister(p->vhost.path) != 0)
+		PORT_LOG(WARNING, "%s: unregister %s failed\n", p->name,
+			 p->vhost.path);
+	p->vhost.registered = false;
+}
+
+static const struct vs_port_ops vhost_ops = {
+	.kind = "vhost",
+	.rx = vhost_rx,
+	.tx = vhost_tx,
+	.tx_copies = true,
+	.nb_txq = vhost_nb_txq,
+	.info = vhost_info,
+	.destroy = vhost_destroy,
+};
+
+static int
+new_device(int vid)
+{
+	struct vs_port *p = port_of_vid(vid);
+	uint16_t nr, i;
+	int numa;
+
+	if (p == NULL)
+		return -1;
+	nr = rte_vhost_get_vring_num(vid);
+	numa = rte_vhost_get_numa_node(vid);
+	p->vhost.nr_qp = RTE_MIN(nr / 2, p->nb_rxq);
+	p->vhost.pool = vs_mbuf_pool(numa);
+	if (numa >= 0)
+		p->socket_id = numa;
+	/* The lcores poll: guests need not kick. */
+	for (i = 0; i < nr; i++)
+		rte_vhost_enable_guest_notification(vid, i, 0);
+	atomic_store_explicit(&p->vhost.vid, vid, memory_order_release);
+	atomic_store_explicit(&p->link_up, true, memory_order_release);
+	PORT_LOG(INFO, "port %u %s: link up (vid %d, %u queue pairs, numa %d)\n",
+		 p->id, p->name, vid, p->vhost.nr_qp, numa);
+	return 0;
+}
+
+static void
+destroy_device(int vid)
+{
+	struct vs_port *p = port_of_vid(vid);
+
+	if (p == NULL)
+		return;
+	atomic_store_explicit(&p->link_up, false, memory_order_release);
+	atomic_store_explicit(&p->vhost.vid, -1, memory_order_release);
+	atomic_store_explicit(&p->vhost.rx_enabled, 0, memory_order_relaxed);
+	/*
+	 * librte_vhost frees the rings when this returns: wait until no lcore
+	 * is inside a dequeue or enqueue on them.
+	 */
+	vs_fwd_synchronize();
+	PORT_LOG(INFO, "port %u %s: link down (vid %d)\n", p->id, p->name,
+		 vid);
+}
+
+static int
+vring_state_changed(int vid, uint16_t vring, int enable)
+{
+	struct vs_port *p = port_of_vid(vid);
+	uint32_t bit;
+
+	/* vring locks are held here: only flags, no librte_vhost calls. */
+	if (p == NULL)
+		return 0;
+	if (vring % 2 == 0 && vring / 2 < 32) {
+		bit = 1u << (vring / 2);
+		if (vring / 2 >= p->nb_rxq)
+			return 0;
+		if (enable)
+			atomic_fetch_or(&p->vhost.rx_enabled, bit);
+		else
+			atomic_fetch_and(&p->vhost.rx_enabled, ~bit);
+	}
+	PORT_LOG(DEBUG, "port %u %s: vring %u %s\n", p->id, p->name, vring,
+		 enable ? "enabled" : "disabled");
+	return 0;
+}
+
+static const struct rte_vhost_device_ops dev_ops = {
+	.new_device = new_device,
+	.destroy_device = destroy_device,
+	.vring_state_changed = vring_state_changed,
+};
+
+/*
+ * Server mode: the path must be free. A live socket there belongs to
+ * another process (a second switch on the same port): refuse. A dead one
+ * is a leftover of a crash: remove it. Anything else is not ours to
+ * remove. lstat: a symlink is never followed.
+ */
+static int
+claim_server_path(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (ret == 0)
+		return -EADDRINUSE;
+	if (unlink(path) != 0)
+		return -errno;
+	return 0;
+}
+
+struct vs_port *
+vs_port_vhost_create(const struct vs_vhost_conf *vc)
+{
+	uint64_t flags = vc->client ? RTE_VHOST_USER_CLIENT : 0;
+	struct vs_port *p;
+	int ret;
+
+	if (!vc->client) {
+		ret = claim_server_path(vc->path);
+		if (ret == -EADDRINUSE) {
+			PORT_LOG(ERR, "%s: socket %s is in use by another process (another vhost-switch?)\n",
+				 vc->name, vc->path);
+			rte_errno = EADDRINUSE;
+			return NULL;
+		} else if (ret < 0) {
+			PORT_LOG(ERR, "%s: cannot use %s: %s\n", vc->name,
+				 vc->path, ret == -EEXIST ?
+				 "it exists and is not a socket" :
+				 strerror(-ret));
+			rte_errno = -ret;
+			return NULL;
+		}
+	}
+	p = vs_port_alloc(VS_PORT_VHOST, vc->name, &vhost_ops,
+			  (int)rte_socket_id());
+	if (p == NULL)
+		return NULL;
+	strlcpy(p->vhost.path, vc->path, sizeof(p->vhost.path));
+	p->vhost.client = vc->client;
+	atomic_init(&p->vhost.vid, -1);
+	p->nb_rxq = vc->queues;
+	p->nb_txq = vc->queues;
+
+	if (rte_vhost_driver_register(vc->path, flags) != 0) {
+		PORT_LOG(ERR, "%s: cannot register vhost-user socket %s\n",
+			 vc->name, vc->path);
+		rte_free(p);
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	p->vhost.registered = true;
+	if (rte_vhost_driver_disable_features(vc->path,
+					      VS_VHOST_DISABLED_FEATURES) != 0 ||
+	    rte_vhost_driver_callback_register(vc->path, &dev_ops) != 0) {
+		PORT_LOG(ERR, "%s: cannot configure %s\n", vc->name, vc->path);
+		vhost_destroy(p);
+		rte_free(p);
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	return p;
+}
+
+int
+vs_port_vhost_start(struct vs_port *p)
+{
+	if (rte_vhost_driver_start(p->vhost.path) != 0) {
+		PORT_LOG(ERR, "%s: cannot start vhost-user socket %s\n",
+			 p->name, p->vhost.path);
+		return -EIO;
+	}
+	PORT_LOG(INFO, "port %u %s: vhost-user %s %s, %u queue pair(s)\n",
+		 p->id, p->name, p->vhost.client ? "client" : "server",
+		 p->vhost.path, p->nb_rxq);
+	return 0;
+}

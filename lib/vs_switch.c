@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_log.h>
+
+#include "vs_fdb.h"
+#include "vs_fwd.h"
+#include "vs_mbuf.h"
+#include "vs_port_priv.h"
+#include "vs_switch.h"
+
+RTE_LOG_REGISTER(vs_logtype_switch, vswitch.switch, INFO);
+#define SW_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, vs_logtype_switch, "vswitch: " fmt, \
+		##__VA_ARGS__)
+
+/* Descriptors vs_port_ethdev.c asks for, to size the pools. */
+#define VS_ETH_RING_ESTIMATE 1024
+
+static struct {
+	struct vs_port_stats prev[VS_MAX_PORTS];
+	uint64_t prev_tsc;
+	bool started;
+} sw;
+
+static uint32_t
+pool_size(const struct vs_conf *conf, uint64_t *socket_mask)
+{
+	struct vs_mbuf_sizing s = {
+		.nb_lcores = vs_fwd_nb_lcores(),
+		.burst = conf->burst,
+	};
+	unsigned int lcore;
+	uint16_t pid, i;
+
+	*socket_mask = 1ull << rte_socket_id();
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		*socket_mask |= 1ull << rte_lcore_to_socket_id(lcore);
+	RTE_ETH_FOREACH_DEV(pid) {
+		struct rte_eth_dev_info di;
+		int sock = rte_eth_dev_socket_id(pid);
+
+		if (rte_eth_dev_info_get(pid, &di) != 0)
+			continue;
+		s.ring_mbufs += VS_ETH_RING_ESTIMATE *
+			(RTE_MIN(s.nb_lcores, di.max_rx_queues) +
+			 RTE_MIN(s.nb_lcores, di.max_tx_queues));
+		s.nb_ports++;
+		if (sock >= 0)
+			*socket_mask |= 1ull << sock;
+	}
+	for (i = 0; i < conf->nb_vhost; i++)
+		s.vhost_queues += conf->vhost[i].queues;
+	s.nb_ports += conf->nb_vhost;
+	return conf->mbufs ? conf->mbufs : vs_mbuf_pool_size(&s);
+}
+
+int
+vs_switch_start(const struct vs_conf *conf)
+{
+	struct vs_port *vp[VS_MAX_VHOST_CONF];
+	uint64_t mask;
+	uint32_t n;
+	uint16_t i;
+	int ret;
+
+	ret = vs_fwd_init(conf);
+	if (ret == -ENODEV) {
+		SW_LOG(ERR, "no forwarding lcore: give EAL a main lcore and at least one more (e.g. -l 0,1)\n");
+		return ret;
+	} else if (ret < 0) {
+		SW_LOG(ERR, "cannot set up the forwarding lcores: %s\n",
+		       rte_strerror(-ret));
+		return ret;
+	}
+	n = pool_size(conf, &mask);
+	ret = vs_mbuf_init(mask, n);
+	if (ret < 0) {
+		SW_LOG(ERR, "cannot create pools of %u mbufs: %s (give EAL more memory with -m, or --mbufs)\n",
+		       n, rte_strerror(-ret));
+		goto fail_fwd;
+	}
+	SW_LOG(INFO, "mbuf pools: %u mbufs per NUMA socket\n", n);
+	ret = vs_fdb_init(conf->fdb_size, conf->fdb_aging, vs_fwd_qsbr());
+	if (ret < 0) {
+		SW_LOG(ERR, "cannot create the MAC table of %u entries: %s\n",
+		       conf->fdb_size, rte_strerror(-ret));
+		goto fail_pool;
+	}
+	ret = vs_port_ethdev_probe_all(vs_fwd_nb_lcores());
+	if (ret < 0)
+		goto fail_ports;
+	for (i = 0; i < conf->nb_vhost; i++) {
+		struct vs_vhost_conf vc = conf->vhost[i];
+
+		if (vc.name[0] == '\0')
+			snprintf(vc.name, sizeof(vc.name), "vhost%u", i);
+		vp[i] = vs_port_vhost_create(&vc);
+		if (vp[i] == NULL) {
+			ret = -rte_errno;
+			goto fail_ports;
+		}
+		ret = vs_port_register(vp[i]);
+		if (ret < 0) {
+			SW_LOG(ERR, "%s: cannot add port: %s\n", vc.name,
+			       ret == -EEXIST ? "name in use" :
+			       rte_strerror(-ret));
+			vp[i]->ops->destroy(vp[i]);
+			rte_free(vp[i]);
+			goto fail_ports;
+		}
+	}
+	ret = vs_fwd_rebalance();
+	if (ret < 0)
+		goto fail_ports;
+	ret = vs_fwd_start();
+	if (ret < 0)
+		goto fail_ports;
+	sw.started = true;
+	for (i = 0; i < conf->nb_vhost; i++) {
+		ret = vs_port_vhost_start(vp[i]);
+		if (ret < 0)
+			goto fail_started;
+	}
+	sw.prev_tsc = rte_get_tsc_cycles();
+	SW_LOG(INFO, "forwarding on %u lcore(s), %u port(s)\n",
+	       vs_fwd_nb_lcores(), vs_port_count());
+	return 0;
+
+fail_started:
+	vs_switch_stop(NULL);
+	return ret;
+fail_ports:
+	vs_port_destroy_all();
+	vs_fdb_fini();
+fail_pool:
+	vs_mbuf_fini();
+fail_fwd:
+	vs_fwd_fini();
+	return ret;
+}
+
+void
+vs_switch_tick(void)
+{
+	vs_fdb_age(rte_get_tsc_cycles());
+}
+
+void
+vs_switch_print_rates(FILE *f)
+{
+	uint64_t now = rte_get_tsc_cycles();
+	double dt = (double)(now - sw.prev_tsc) / rte_get_tsc_hz();
+	uint16_t i;
+
+	if (dt <= 0)
+		dt = 1;
+	fprintf(f, "%-4s %-16s %-5s %12s %12s %10s %10s %10s\n", "port",
+		"name", "link", "rx-pps", "tx-pps", "rx-Mbps", "tx-Mbps",
+		"drops");
+	for (i = 0; i < vs_port_count(); i++) {
+		struct vs_port *p = vs_port_get(i);
+		struct vs_port_stats st, *pv = &sw.prev[i];
+		uint64_t drops = 0, pdrops = 0;
+		unsigned int d;
+
+		if (p == NULL)
+			continue;
+		vs_port_stats_get(p, &st);
+		for (d = 0; d < VS_DROP_MAX; d++) {
+			drops += st.drops[d];
+			pdrops += pv->drops[d];
+		}
+		fprintf(f, "%-4u %-16s %-5s %12.0f %12.0f %10.1f %10.1f %10" PRIu64 "\n",
+			i, p->name, vs_port_up(p) ? "up" : "down",
+			(st.rx_pkts - pv->rx_pkts) / dt,
+			(st.tx_pkts - pv->tx_pkts) / dt,
+			(st.rx_bytes - pv->rx_bytes) * 8 / dt / 1e6,
+			(st.tx_bytes - pv->tx_bytes) * 8 / dt / 1e6,
+			drops - pdrops);
+		*pv = st;
+	}
+	fflush(f);
+	sw.prev_tsc = now;
+}
+
+void
+vs_switch_print_stats(FILE *f)
+{
+	uint32_t size, used;
+	unsigned int s, d;
+	uint16_t i;
+
+	for (i = 0; i < vs_port_count(); i++) {
+		struct vs_port *p = vs_port_get(i);
+		struct vs_port_stats st;
+
+		if (p == NULL)
+			continue;
+		vs_port_stats_get(p, &st);
+		fprintf(f, "port %u %s: rx_pkts=%" PRIu64 " rx_bytes=%" PRIu64
+			" tx_pkts=%" PRIu64 " tx_bytes=%" PRIu64, i, p->name,
+			st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes);
+		for (d = 0; d < VS_DROP_MAX; d++)
+			fprintf(f, " %s=%" PRIu64, vs_drop_name(d), st.drops[d]);
+		fprintf(f, "\n");
+	}
+	for (s = 0; s < RTE_MAX_NUMA_NODES; s++) {
+		used = vs_mbuf_in_use(s, &size);
+		if (size)
+			fprintf(f, "mbufs socket=%u in_use=%u size=%u\n", s,
+				used, size);
+	}
+	fflush(f);
+}
+
+void
+vs_switch_stop(FILE *f)
+{
+	if (sw.started)
+		vs_fwd_stop();
+	sw.started = false;
+	if (f != NULL)
+		vs_switch_print_stats(f);
+	vs_port_destroy_all();
+	vs_fdb_fini();
+	vs_mbuf_fini();
+	vs_fwd_fini();
+}
