@@ -22,11 +22,25 @@
 #define EXIT_USAGE 2
 
 static volatile sig_atomic_t quit_signal;
+static volatile sig_atomic_t dump_stats;
 
 static void
 on_signal(int sig)
 {
-	quit_signal = sig;
+	if (sig == SIGUSR1)
+		dump_stats = 1;
+	else
+		quit_signal = sig;
+}
+
+/* The counters, between markers a script can wait for. */
+static void
+print_stats(void)
+{
+	printf("vhost-switch: stats begin\n");
+	vs_switch_print_stats(stdout);
+	printf("vhost-switch: stats end\n");
+	fflush(stdout);
 }
 
 static double
@@ -72,6 +86,7 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	ret = vs_switch_start(&conf);
@@ -91,6 +106,10 @@ main(int argc, char **argv)
 
 		usleep(100 * 1000);
 		t = now_s();
+		if (dump_stats) {
+			dump_stats = 0;
+			print_stats();
+		}
 		if (t >= next_tick) {
 			vs_switch_tick();
 			next_tick = t + 1;
@@ -102,7 +121,9 @@ main(int argc, char **argv)
 	}
 
 	printf("vhost-switch: %s, stopping\n", strsignal(quit_signal));
+	printf("vhost-switch: stats begin\n");
 	vs_switch_stop(stdout);
+	printf("vhost-switch: stats end\n");
 	rte_eal_cleanup();
 	printf("vhost-switch: stopped\n");
 	return 0;
