@@ -210,6 +210,52 @@ copy_path(char *dst, const char *src, const char *opt, char *err,
 	return 0;
 }
 
+/*
+ * rte_cfgfile skips lines it does not understand; a typo in a config file
+ * must not pass silently, so every line is checked first.
+ */
+static int
+check_ini_syntax(const char *file, char *err, size_t errlen)
+{
+	char line[1024];
+	unsigned int n = 0;
+	FILE *f;
+	int ret = 0;
+
+	f = fopen(file, "r");
+	if (f == NULL) {
+		fail(err, errlen, "--config '%s': cannot read the file: %s",
+		     file, strerror(errno));
+		return -ENOENT;
+	}
+	while (ret == 0 && fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *e;
+
+		n++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			ret = fail(err, errlen, "--config '%s': line %u is longer than %zu bytes",
+				   file, n, sizeof(line) - 2);
+			break;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		e = p + strcspn(p, "\r\n");
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (p == e || *p == ';' || *p == '#')
+			continue;
+		if (*p == '[' && e[-1] == ']' && e - p > 2)
+			continue;
+		if (*p != '=' && memchr(p, '=', e - p) != NULL)
+			continue;
+		ret = fail(err, errlen,
+			   "--config '%s': line %u: expected [section], key = value or a ; comment",
+			   file, n);
+	}
+	fclose(f);
+	return ret;
+}
+
 int
 vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		  size_t errlen)
@@ -219,6 +265,9 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 	int nsec, i, j, n, ret = 0;
 	char **secs = NULL;
 
+	ret = check_ini_syntax(file, err, errlen);
+	if (ret < 0)
+		return ret;
 	cfg = rte_cfgfile_load(file, 0);
 	if (cfg == NULL) {
 		fail(err, errlen, "--config '%s': cannot read or parse the file",
