@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <rte_errno.h>
+#include <rte_ethdev.h>
 #include <rte_malloc.h>
 
 #include "vs_fwd.h"
@@ -207,6 +208,8 @@ vs_port_stats_get(const struct vs_port *port, struct vs_port_stats *st)
 		for (d = 0; d < VS_DROP_MAX; d++)
 			st->drops[d] += l->drops[d];
 	}
+	if (port->ops->stats != NULL)
+		port->ops->stats(port, st);
 }
 
 void
@@ -217,6 +220,8 @@ vs_port_stats_clear(struct vs_port *port)
 	 * software PMDs: a counter being incremented may keep one burst.
 	 */
 	memset(port->stats, 0, sizeof(port->stats));
+	if (port->kind == VS_PORT_ETHDEV)
+		rte_eth_stats_reset(port->eth.port_id);
 }
 
 uint16_t

@@ -30,13 +30,14 @@
  * people. Every frame the switch does not deliver is counted under one.
  */
 #define VS_DROP_REASONS(_) \
-	_(NO_MBUF, "no_mbuf", "no mbuf left in the pool") \
+	_(NO_MBUF, "no_mbuf", "no mbuf left in the pool (NIC counter)") \
 	_(TX_FULL, "tx_full", "guest ring or NIC tx queue full after retries") \
 	_(PORT_DOWN, "port_down", "destination port down or disabled") \
 	_(SAME_PORT, "same_port", "destination is the port it came in on") \
 	_(NO_DEST, "no_dest", "flooded with no other port up") \
 	_(RUNT, "runt", "frame shorter than an Ethernet header") \
-	_(RX_ERROR, "rx_error", "the port reported an rx error")
+	_(RX_MISSED, "rx_missed", "the NIC's rx ring was full (NIC counter)") \
+	_(RX_ERROR, "rx_error", "the port reported an rx error (NIC counter)")
 
 enum vs_drop {
 #define VS_DROP_ENUM(e, n, s) VS_DROP_##e,

@@ -54,6 +54,18 @@ eth_info(const struct vs_port *p, struct vs_port_info *info)
 }
 
 static void
+eth_stats(const struct vs_port *p, struct vs_port_stats *st)
+{
+	struct rte_eth_stats es;
+
+	if (rte_eth_stats_get(p->eth.port_id, &es) != 0)
+		return;
+	st->drops[VS_DROP_NO_MBUF] += es.rx_nombuf;
+	st->drops[VS_DROP_RX_MISSED] += es.imissed;
+	st->drops[VS_DROP_RX_ERROR] += es.ierrors;
+}
+
+static void
 eth_destroy(struct vs_port *p)
 {
 	int ret;
@@ -73,6 +85,7 @@ static const struct vs_port_ops eth_ops = {
 	.tx_copies = false,
 	.nb_txq = eth_nb_txq,
 	.info = eth_info,
+	.stats = eth_stats,
 	.destroy = eth_destroy,
 };
 

@@ -49,6 +49,8 @@ struct vs_port_ops {
 	/* Tx queues usable right now (the guest may enable fewer). */
 	uint16_t (*nb_txq)(const struct vs_port *p);
 	void (*info)(const struct vs_port *p, struct vs_port_info *info);
+	/* Add what the device counts itself (NIC drops) to @st. Optional. */
+	void (*stats)(const struct vs_port *p, struct vs_port_stats *st);
 	void (*destroy)(struct vs_port *p);
 };
 
