@@ -85,8 +85,8 @@ valid_name(const char *s)
 }
 
 int
-vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec,
-		    char *err, size_t errlen)
+vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
+		    size_t errlen)
 {
 	char buf[PATH_MAX + 128];
 	char *tok, *save = NULL;
@@ -96,7 +96,8 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec,
 	memset(vc, 0, sizeof(*vc));
 	vc->queues = 1;
 	if (spec == NULL || *spec == '\0' || *spec == ',')
-		return fail(err, errlen, "--vhost '%s': a socket path is needed",
+		return fail(err, errlen,
+			    "--vhost '%s': a socket path is needed",
 			    spec ? spec : "");
 	if (strlen(spec) >= sizeof(buf))
 		return fail(err, errlen, "--vhost: spec longer than %zu bytes",
@@ -107,9 +108,10 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec,
 		if (first) {
 			if (strlen(tok) >= sizeof(vc->path) ||
 			    strlen(tok) >= 108 /* sun_path */)
-				return fail(err, errlen,
-					    "--vhost '%s': socket path longer than 107 bytes",
-					    spec);
+				return fail(
+					err, errlen,
+					"--vhost '%s': socket path longer than 107 bytes",
+					spec);
 			strcpy(vc->path, tok);
 		} else if (strcmp(tok, "client") == 0) {
 			vc->client = true;
@@ -117,40 +119,46 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec,
 			vc->client = false;
 		} else if (strncmp(tok, "queues=", 7) == 0) {
 			if (parse_u32(tok + 7, 1, VS_MAX_QUEUES, &q) < 0)
-				return fail(err, errlen,
-					    "--vhost '%s': invalid queues '%s' (1..%d)",
-					    spec, tok + 7, VS_MAX_QUEUES);
+				return fail(
+					err, errlen,
+					"--vhost '%s': invalid queues '%s' (1..%d)",
+					spec, tok + 7, VS_MAX_QUEUES);
 			vc->queues = q;
 		} else if (strncmp(tok, "name=", 5) == 0) {
 			if (!valid_name(tok + 5))
-				return fail(err, errlen,
-					    "--vhost '%s': invalid name '%s' (1..%d of A-Z a-z 0-9 _ -)",
-					    spec, tok + 5, VS_NAME_LEN - 1);
+				return fail(
+					err, errlen,
+					"--vhost '%s': invalid name '%s' (1..%d of A-Z a-z 0-9 _ -)",
+					spec, tok + 5, VS_NAME_LEN - 1);
 			strcpy(vc->name, tok + 5);
 		} else {
-			return fail(err, errlen,
-				    "--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME)",
-				    spec, tok);
+			return fail(
+				err, errlen,
+				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME)",
+				spec, tok);
 		}
 	}
 	return 0;
 }
 
 static int
-add_vhost(struct vs_conf *conf, const struct vs_vhost_conf *vc,
-	  char *err, size_t errlen)
+add_vhost(struct vs_conf *conf, const struct vs_vhost_conf *vc, char *err,
+	  size_t errlen)
 {
 	uint16_t i;
 
 	if (conf->nb_vhost >= VS_MAX_VHOST_CONF)
-		return fail(err, errlen, "--vhost '%s': more than %d vhost ports",
-			    vc->path, VS_MAX_VHOST_CONF);
+		return fail(err, errlen,
+			    "--vhost '%s': more than %d vhost ports", vc->path,
+			    VS_MAX_VHOST_CONF);
 	for (i = 0; i < conf->nb_vhost; i++) {
 		if (strcmp(conf->vhost[i].path, vc->path) == 0)
-			return fail(err, errlen, "--vhost '%s': socket path given twice",
+			return fail(err, errlen,
+				    "--vhost '%s': socket path given twice",
 				    vc->path);
 		if (vc->name[0] && strcmp(conf->vhost[i].name, vc->name) == 0)
-			return fail(err, errlen, "--vhost '%s': name '%s' given twice",
+			return fail(err, errlen,
+				    "--vhost '%s': name '%s' given twice",
 				    vc->path, vc->name);
 	}
 	conf->vhost[conf->nb_vhost++] = *vc;
@@ -165,7 +173,10 @@ struct num_opt {
 	uint32_t min, max;
 };
 
-#define NUM(n, f, w, lo, hi) { n, offsetof(struct vs_conf, f), w, lo, hi }
+#define NUM(n, f, w, lo, hi) \
+	{ \
+		n, offsetof(struct vs_conf, f), w, lo, hi \
+	}
 static const struct num_opt num_opts[] = {
 	NUM("burst", burst, 1, 1, VS_MAX_BURST),
 	NUM("mbufs", mbufs, 0, 0, 1u << 26),
@@ -187,10 +198,11 @@ set_num(struct vs_conf *conf, const char *name, const char *val,
 		if (strcmp(num_opts[i].name, name) != 0)
 			continue;
 		if (parse_u32(val, num_opts[i].min, num_opts[i].max, &v) < 0)
-			return fail(err, errlen,
-				    "%s%s: invalid value '%s' (an integer %u..%u)",
-				    where, name, val, num_opts[i].min,
-				    num_opts[i].max);
+			return fail(
+				err, errlen,
+				"%s%s: invalid value '%s' (an integer %u..%u)",
+				where, name, val, num_opts[i].min,
+				num_opts[i].max);
 		if (num_opts[i].is16)
 			*(uint16_t *)((char *)conf + num_opts[i].off) = v;
 		else
@@ -201,8 +213,7 @@ set_num(struct vs_conf *conf, const char *name, const char *val,
 }
 
 static int
-copy_path(char *dst, const char *src, const char *opt, char *err,
-	  size_t errlen)
+copy_path(char *dst, const char *src, const char *opt, char *err, size_t errlen)
 {
 	if (*src == '\0' || strlen(src) >= PATH_MAX)
 		return fail(err, errlen, "%s: invalid path '%s'", opt, src);
@@ -233,8 +244,10 @@ check_ini_syntax(const char *file, char *err, size_t errlen)
 
 		n++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
-			ret = fail(err, errlen, "--config '%s': line %u is longer than %zu bytes",
-				   file, n, sizeof(line) - 2);
+			ret = fail(
+				err, errlen,
+				"--config '%s': line %u is longer than %zu bytes",
+				file, n, sizeof(line) - 2);
 			break;
 		}
 		while (*p == ' ' || *p == '\t')
@@ -248,9 +261,10 @@ check_ini_syntax(const char *file, char *err, size_t errlen)
 			continue;
 		if (*p != '=' && memchr(p, '=', e - p) != NULL)
 			continue;
-		ret = fail(err, errlen,
-			   "--config '%s': line %u: expected [section], key = value or a ; comment",
-			   file, n);
+		ret = fail(
+			err, errlen,
+			"--config '%s': line %u: expected [section], key = value or a ; comment",
+			file, n);
 	}
 	fclose(f);
 	return ret;
@@ -270,8 +284,8 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		return ret;
 	cfg = rte_cfgfile_load(file, 0);
 	if (cfg == NULL) {
-		fail(err, errlen, "--config '%s': cannot read or parse the file",
-		     file);
+		fail(err, errlen,
+		     "--config '%s': cannot read or parse the file", file);
 		return -ENOENT;
 	}
 	nsec = rte_cfgfile_num_sections(cfg, NULL, 0);
@@ -296,15 +310,19 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		int is_vhost = strncmp(secs[i], "vhost.", 6) == 0;
 
 		if (!is_vhost && strcmp(secs[i], "switch") != 0) {
-			ret = fail(err, errlen,
-				   "--config '%s': unknown section [%s] (expected [switch] or [vhost.NAME])",
-				   file, secs[i]);
+			ret = fail(
+				err, errlen,
+				"--config '%s': unknown section [%s] (expected [switch] or [vhost.NAME])",
+				file, secs[i]);
 			break;
 		}
-		n = rte_cfgfile_section_entries(cfg, secs[i], ent, RTE_DIM(ent));
+		n = rte_cfgfile_section_entries(cfg, secs[i], ent,
+						RTE_DIM(ent));
 		if (n < 0) {
-			ret = fail(err, errlen, "--config '%s': section [%s] has too many keys",
-				   file, secs[i]);
+			ret = fail(
+				err, errlen,
+				"--config '%s': section [%s] has too many keys",
+				file, secs[i]);
 			break;
 		}
 		snprintf(where, sizeof(where), "--config '%s': [%s] ", file,
@@ -314,8 +332,9 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 				ret = set_num(conf, ent[j].name, ent[j].value,
 					      where, err, errlen);
 				if (ret == -ENOENT)
-					ret = fail(err, errlen, "%sunknown key '%s'",
-						   where, ent[j].name);
+					ret = fail(err, errlen,
+						   "%sunknown key '%s'", where,
+						   ent[j].name);
 			}
 			continue;
 		}
@@ -330,9 +349,11 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			uint32_t q;
 
 			if (strcmp(ent[j].name, "path") == 0) {
-				if (strlen(ent[j].value) >= 108 || !ent[j].value[0])
-					ret = fail(err, errlen, "%sinvalid path '%s'",
-						   where, ent[j].value);
+				if (strlen(ent[j].value) >= 108 ||
+				    !ent[j].value[0])
+					ret = fail(err, errlen,
+						   "%sinvalid path '%s'", where,
+						   ent[j].value);
 				else
 					strcpy(vc.path, ent[j].value);
 			} else if (strcmp(ent[j].name, "mode") == 0) {
@@ -341,14 +362,18 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 				else if (strcmp(ent[j].value, "server") == 0)
 					vc.client = false;
 				else
-					ret = fail(err, errlen,
-						   "%sinvalid mode '%s' (server or client)",
-						   where, ent[j].value);
+					ret = fail(
+						err, errlen,
+						"%sinvalid mode '%s' (server or client)",
+						where, ent[j].value);
 			} else if (strcmp(ent[j].name, "queues") == 0) {
-				if (parse_u32(ent[j].value, 1, VS_MAX_QUEUES, &q))
-					ret = fail(err, errlen,
-						   "%sinvalid queues '%s' (1..%d)",
-						   where, ent[j].value, VS_MAX_QUEUES);
+				if (parse_u32(ent[j].value, 1, VS_MAX_QUEUES,
+					      &q))
+					ret = fail(
+						err, errlen,
+						"%sinvalid queues '%s' (1..%d)",
+						where, ent[j].value,
+						VS_MAX_QUEUES);
 				else
 					vc.queues = q;
 			} else {
@@ -432,8 +457,8 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 				return ret;
 			break;
 		case OPT_CONFIG:
-			if (copy_path(conf->config_file, optarg, "--config", err,
-				      errlen) < 0)
+			if (copy_path(conf->config_file, optarg, "--config",
+				      err, errlen) < 0)
 				return -EINVAL;
 			ret = vs_conf_load_file(conf, optarg, err, errlen);
 			if (ret < 0)
@@ -443,8 +468,8 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 			if (copy_path(conf->ctl_path, optarg, "--ctl", err,
 				      errlen) < 0 ||
 			    strlen(optarg) >= 108)
-				return fail(err, errlen, "--ctl: invalid path '%s'",
-					    optarg);
+				return fail(err, errlen,
+					    "--ctl: invalid path '%s'", optarg);
 			break;
 		case OPT_NUM: {
 			char where[64];

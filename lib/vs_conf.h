@@ -26,13 +26,13 @@ struct vs_vhost_conf {
 };
 
 struct vs_conf {
-	uint16_t burst;          /**< Packets per rx burst. */
-	uint32_t mbufs;          /**< Mbufs per NUMA pool; 0 = computed. */
-	uint32_t fdb_size;       /**< MAC table capacity. */
-	uint32_t fdb_aging;      /**< Seconds; 0 = never age. */
-	uint32_t tx_retries;     /**< Extra tx attempts before a drop. */
-	uint32_t stats_period;   /**< Seconds between rate lines; 0 = off. */
-	uint32_t busyloop_us;    /**< Default busy-loop timeout (issue 4). */
+	uint16_t burst; /**< Packets per rx burst. */
+	uint32_t mbufs; /**< Mbufs per NUMA pool; 0 = computed. */
+	uint32_t fdb_size; /**< MAC table capacity. */
+	uint32_t fdb_aging; /**< Seconds; 0 = never age. */
+	uint32_t tx_retries; /**< Extra tx attempts before a drop. */
+	uint32_t stats_period; /**< Seconds between rate lines; 0 = off. */
+	uint32_t busyloop_us; /**< Default busy-loop timeout (issue 4). */
 	char config_file[PATH_MAX];
 	char ctl_path[PATH_MAX];
 	bool interactive;
@@ -50,8 +50,8 @@ void vs_conf_defaults(struct vs_conf *conf);
  *
  * @return 0, or -EINVAL with a one-line reason in @p err.
  */
-int vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv,
-		       char *err, size_t errlen);
+int vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
+		       size_t errlen);
 
 /**
  * Read an INI file (rte_cfgfile) into @p conf.
@@ -59,16 +59,16 @@ int vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv,
  * @return 0, -ENOENT if it cannot be read, -EINVAL on a bad key or value;
  *   a one-line reason in @p err.
  */
-int vs_conf_load_file(struct vs_conf *conf, const char *file,
-		      char *err, size_t errlen);
+int vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
+		      size_t errlen);
 
 /**
  * Parse one vhost port spec "PATH[,client][,queues=N][,name=NAME]".
  *
  * @return 0, or -EINVAL with a reason in @p err.
  */
-int vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec,
-			char *err, size_t errlen);
+int vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
+			size_t errlen);
 
 /** The usage text, for --help. */
 void vs_conf_usage(const char *prog);

@@ -59,7 +59,7 @@ vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr)
 		.hash_func = rte_hash_crc,
 		.socket_id = SOCKET_ID_ANY,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
-			      RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD,
+			RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD,
 	};
 	struct rte_hash_rcu_config rcu = {
 		.v = qsbr,
@@ -79,8 +79,7 @@ vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr)
 	if (max < 0)
 		goto fail;
 	fdb.nslots = (uint32_t)max + 1;
-	fdb.slots = rte_zmalloc("vs_fdb_slots",
-				sizeof(*fdb.slots) * fdb.nslots,
+	fdb.slots = rte_zmalloc("vs_fdb_slots", sizeof(*fdb.slots) * fdb.nslots,
 				RTE_CACHE_LINE_SIZE);
 	if (fdb.slots == NULL)
 		goto fail;
@@ -131,9 +130,10 @@ vs_fdb_lookup_bulk(const struct rte_ether_addr **macs, uint16_t n,
 			continue;
 		}
 		for (i = 0; i < chunk; i++)
-			ports[done + i] = pos[i] < 0 ? VS_PORT_INVALID :
-				atomic_load_explicit(&fdb.slots[pos[i]].port,
-						     memory_order_acquire);
+			ports[done + i] = pos[i] < 0
+				? VS_PORT_INVALID
+				: atomic_load_explicit(&fdb.slots[pos[i]].port,
+						       memory_order_acquire);
 	}
 }
 
@@ -146,8 +146,8 @@ vs_fdb_learn(const struct rte_ether_addr *mac, uint16_t port, uint64_t now)
 	pos = rte_hash_lookup(fdb.h, mac);
 	if (likely(pos >= 0)) {
 		s = &fdb.slots[pos];
-		if (unlikely(atomic_load_explicit(&s->port,
-				memory_order_relaxed) != port) &&
+		if (unlikely(atomic_load_explicit(
+				     &s->port, memory_order_relaxed) != port) &&
 		    !s->is_static) {
 			/* A MAC that moved (e.g. live migration's RARP). */
 			atomic_store_explicit(&s->port, port,
@@ -201,7 +201,8 @@ vs_fdb_age(uint64_t now)
 		if (now - atomic_load_explicit(&s->seen, memory_order_relaxed) <
 		    fdb.aging_tsc)
 			continue;
-		FDB_LOG(DEBUG, "aged out " RTE_ETHER_ADDR_PRT_FMT " on port %u\n",
+		FDB_LOG(DEBUG,
+			"aged out " RTE_ETHER_ADDR_PRT_FMT " on port %u\n",
 			RTE_ETHER_ADDR_BYTES(&s->mac),
 			(unsigned int)atomic_load(&s->port));
 		slot_del(i);
@@ -263,8 +264,7 @@ vs_fdb_del(const struct rte_ether_addr *mac)
 
 unsigned int
 vs_fdb_walk(uint16_t port,
-	    void (*cb)(const struct vs_fdb_entry_info *e, void *arg),
-	    void *arg)
+	    void (*cb)(const struct vs_fdb_entry_info *e, void *arg), void *arg)
 {
 	struct vs_fdb_entry_info e;
 	uint64_t now = rte_get_tsc_cycles(), hz = rte_get_tsc_hz();

@@ -156,8 +156,9 @@ vs_fwd_rebalance(void)
 			total += p->nb_rxq;
 	}
 	for (i = 0; i < fwd.nb; i++) {
-		nl[i] = rte_zmalloc("vs_poll", sizeof(*nl[i]) +
-				    sizeof(nl[i]->q[0]) * (total + 1), 0);
+		nl[i] = rte_zmalloc(
+			"vs_poll",
+			sizeof(*nl[i]) + sizeof(nl[i]->q[0]) * (total + 1), 0);
 		if (nl[i] == NULL)
 			goto nomem;
 	}
@@ -334,8 +335,9 @@ fwd_loop(void *arg)
 			struct vs_port_lstats *st;
 			uint16_t n, k;
 
-			if (p == NULL || !atomic_load_explicit(&p->enabled,
-						memory_order_relaxed))
+			if (p == NULL ||
+			    !atomic_load_explicit(&p->enabled,
+						  memory_order_relaxed))
 				continue;
 			n = p->ops->rx(p, pl->q[i].queue, pkts, fwd.burst);
 			if (n == 0)

@@ -27,7 +27,7 @@ struct vs_fwd_lcore_info {
 	unsigned int nb_rxq;
 	uint64_t busy_cycles; /**< Cycles of loops that moved packets. */
 	uint64_t idle_cycles; /**< Cycles of empty loops. */
-	uint64_t pkts;        /**< Frames received. */
+	uint64_t pkts; /**< Frames received. */
 };
 
 /**

@@ -30,10 +30,9 @@ vs_mbuf_pool_size(const struct vs_mbuf_sizing *s)
 	 * every lcore's cache, and per lcore a tx buffer per port plus the
 	 * burst being looked up.
 	 */
-	n = (uint64_t)s->ring_mbufs +
-	    (uint64_t)s->vhost_queues * s->burst +
-	    (uint64_t)s->nb_lcores * (VS_MBUF_CACHE * 3 / 2) +
-	    (uint64_t)s->nb_lcores * (s->nb_ports + 1u) * s->burst;
+	n = (uint64_t)s->ring_mbufs + (uint64_t)s->vhost_queues * s->burst +
+		(uint64_t)s->nb_lcores * (VS_MBUF_CACHE * 3 / 2) +
+		(uint64_t)s->nb_lcores * (s->nb_ports + 1u) * s->burst;
 	if (n < VS_MBUF_MIN)
 		n = VS_MBUF_MIN;
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
@@ -53,9 +52,9 @@ vs_mbuf_init(uint64_t socket_mask, uint32_t n)
 						   VS_MBUF_DATA, s);
 		/* --no-huge and single-node machines report socket 0 only. */
 		if (pools[s] == NULL)
-			pools[s] = rte_pktmbuf_pool_create(name, n,
-					VS_MBUF_CACHE, 0, VS_MBUF_DATA,
-					SOCKET_ID_ANY);
+			pools[s] = rte_pktmbuf_pool_create(
+				name, n, VS_MBUF_CACHE, 0, VS_MBUF_DATA,
+				SOCKET_ID_ANY);
 		if (pools[s] == NULL) {
 			vs_mbuf_fini();
 			return -rte_errno;

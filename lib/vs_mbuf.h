@@ -13,10 +13,12 @@
 
 /** Sizing inputs; see doc/architecture.md for the formula. */
 struct vs_mbuf_sizing {
-	uint32_t ring_mbufs;   /**< Sum over ethdev queues of their descriptors. */
-	uint32_t vhost_queues; /**< Sum over vhost ports of their queue pairs. */
+	uint32_t
+		ring_mbufs; /**< Sum over ethdev queues of their descriptors. */
+	uint32_t
+		vhost_queues; /**< Sum over vhost ports of their queue pairs. */
 	uint16_t nb_ports;
-	uint16_t nb_lcores;    /**< Forwarding lcores. */
+	uint16_t nb_lcores; /**< Forwarding lcores. */
 	uint16_t burst;
 };
 

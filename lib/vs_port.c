@@ -149,8 +149,7 @@ void
 vs_port_unregister(struct vs_port *port)
 {
 	pthread_mutex_lock(&table_lock);
-	if (port->id < VS_MAX_PORTS &&
-	    atomic_load(&ports[port->id]) == port)
+	if (port->id < VS_MAX_PORTS && atomic_load(&ports[port->id]) == port)
 		atomic_store_explicit(&ports[port->id], NULL,
 				      memory_order_release);
 	pthread_mutex_unlock(&table_lock);

@@ -43,7 +43,7 @@ enum vs_drop {
 #define VS_DROP_ENUM(e, n, s) VS_DROP_##e,
 	VS_DROP_REASONS(VS_DROP_ENUM)
 #undef VS_DROP_ENUM
-	VS_DROP_MAX
+		VS_DROP_MAX
 };
 
 /** Counter name of a drop reason, e.g. "tx_full". */
@@ -70,15 +70,15 @@ struct vs_port_info {
 	uint16_t id;
 	char name[VS_NAME_LEN];
 	enum vs_port_kind kind;
-	const char *kind_name;     /**< "vhost" or the ethdev driver name. */
-	char path[PATH_MAX];       /**< vhost socket, or the ethdev name. */
-	bool client;               /**< vhost: the switch connects. */
-	bool enabled;              /**< Administrative state. */
-	bool link_up;              /**< A guest is attached / link is up. */
+	const char *kind_name; /**< "vhost" or the ethdev driver name. */
+	char path[PATH_MAX]; /**< vhost socket, or the ethdev name. */
+	bool client; /**< vhost: the switch connects. */
+	bool enabled; /**< Administrative state. */
+	bool link_up; /**< A guest is attached / link is up. */
 	uint16_t nb_rxq;
 	uint16_t nb_txq;
 	int socket_id;
-	int vid;                   /**< vhost device id, -1 if none. */
+	int vid; /**< vhost device id, -1 if none. */
 };
 
 struct vs_port;
@@ -96,8 +96,7 @@ struct vs_port *vs_port_lookup(const char *name_or_id);
 void vs_port_info_get(const struct vs_port *port, struct vs_port_info *info);
 
 /** Sum the per-lcore counters of @p port into @p stats. */
-void vs_port_stats_get(const struct vs_port *port,
-		       struct vs_port_stats *stats);
+void vs_port_stats_get(const struct vs_port *port, struct vs_port_stats *stats);
 
 /** Zero the counters of @p port. */
 void vs_port_stats_clear(struct vs_port *port);

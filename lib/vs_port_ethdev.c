@@ -111,10 +111,8 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	if (socket < 0)
 		socket = (int)rte_socket_id();
 
-	nrx = RTE_MIN(RTE_MIN(nb_fwd, di.max_rx_queues),
-		      VS_PORT_MAX_QUEUES);
-	ntx = RTE_MIN(RTE_MIN(nb_fwd, di.max_tx_queues),
-		      VS_PORT_MAX_QUEUES);
+	nrx = RTE_MIN(RTE_MIN(nb_fwd, di.max_rx_queues), VS_PORT_MAX_QUEUES);
+	ntx = RTE_MIN(RTE_MIN(nb_fwd, di.max_tx_queues), VS_PORT_MAX_QUEUES);
 	if (nrx == 0 || ntx == 0)
 		return -ENOTSUP;
 	if (nrx > 1 && di.flow_type_rss_offloads != 0) {

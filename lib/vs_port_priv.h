@@ -58,8 +58,8 @@ struct vs_vhost {
 	char path[PATH_MAX];
 	bool client;
 	bool registered;
-	_Atomic int vid;          /* -1: no device */
-	uint16_t nr_qp;           /* queue pairs the guest has */
+	_Atomic int vid; /* -1: no device */
+	uint16_t nr_qp; /* queue pairs the guest has */
 	_Atomic uint32_t rx_enabled; /* guest RX vrings enabled, by pair */
 	struct rte_mempool *pool; /* mbufs for dequeue, on the guest's node */
 };
@@ -106,7 +106,7 @@ static inline bool
 vs_port_up(const struct vs_port *p)
 {
 	return atomic_load_explicit(&p->link_up, memory_order_acquire) &&
-	       atomic_load_explicit(&p->enabled, memory_order_relaxed);
+		atomic_load_explicit(&p->enabled, memory_order_relaxed);
 }
 
 /*
@@ -115,8 +115,8 @@ vs_port_up(const struct vs_port *p)
  * @p retries extra attempts). @p lc is the caller's forwarding index,
  * which picks the tx queue. Returns the number sent.
  */
-uint16_t vs_port_tx(struct vs_port *p, unsigned int lc,
-		    struct rte_mbuf **pkts, uint16_t n, uint32_t retries);
+uint16_t vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
+		    uint16_t n, uint32_t retries);
 
 /* The counter slot of the calling thread. */
 static inline unsigned int

@@ -24,8 +24,8 @@
 #include "vs_mbuf.h"
 #include "vs_port_priv.h"
 
-#define VRING_RX(q) ((q) * 2)     /* guest RX: the switch enqueues */
-#define VRING_TX(q) ((q) * 2 + 1) /* guest TX: the switch dequeues */
+#define VRING_RX(q) ((q)*2) /* guest RX: the switch enqueues */
+#define VRING_TX(q) ((q)*2 + 1) /* guest TX: the switch dequeues */
 
 /*
  * Offloads the switch turns off: it forwards frames as they are and may
@@ -153,7 +153,8 @@ new_device(int vid)
 		rte_vhost_enable_guest_notification(vid, i, 0);
 	atomic_store_explicit(&p->vhost.vid, vid, memory_order_release);
 	atomic_store_explicit(&p->link_up, true, memory_order_release);
-	PORT_LOG(INFO, "port %u %s: link up (vid %d, %u queue pairs, numa %d)\n",
+	PORT_LOG(INFO,
+		 "port %u %s: link up (vid %d, %u queue pairs, numa %d)\n",
 		 p->id, p->name, vid, p->vhost.nr_qp, numa);
 	return 0;
 }
@@ -173,8 +174,7 @@ destroy_device(int vid)
 	 * is inside a dequeue or enqueue on them.
 	 */
 	vs_fwd_synchronize();
-	PORT_LOG(INFO, "port %u %s: link down (vid %d)\n", p->id, p->name,
-		 vid);
+	PORT_LOG(INFO, "port %u %s: link down (vid %d)\n", p->id, p->name, vid);
 }
 
 static int
@@ -246,15 +246,18 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	if (!vc->client) {
 		ret = claim_server_path(vc->path);
 		if (ret == -EADDRINUSE) {
-			PORT_LOG(ERR, "%s: socket %s is in use by another process (another vhost-switch?)\n",
-				 vc->name, vc->path);
+			PORT_LOG(
+				ERR,
+				"%s: socket %s is in use by another process (another vhost-switch?)\n",
+				vc->name, vc->path);
 			rte_errno = EADDRINUSE;
 			return NULL;
 		} else if (ret < 0) {
 			PORT_LOG(ERR, "%s: cannot use %s: %s\n", vc->name,
-				 vc->path, ret == -EEXIST ?
-				 "it exists and is not a socket" :
-				 strerror(-ret));
+				 vc->path,
+				 ret == -EEXIST
+					 ? "it exists and is not a socket"
+					 : strerror(-ret));
 			rte_errno = -ret;
 			return NULL;
 		}
@@ -277,8 +280,8 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 		return NULL;
 	}
 	p->vhost.registered = true;
-	if (rte_vhost_driver_disable_features(vc->path,
-					      VS_VHOST_DISABLED_FEATURES) != 0 ||
+	if (rte_vhost_driver_disable_features(
+		    vc->path, VS_VHOST_DISABLED_FEATURES) != 0 ||
 	    rte_vhost_driver_callback_register(vc->path, &dev_ops) != 0) {
 		PORT_LOG(ERR, "%s: cannot configure %s\n", vc->name, vc->path);
 		vhost_destroy(p);

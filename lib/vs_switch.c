@@ -73,7 +73,8 @@ vs_switch_start(const struct vs_conf *conf)
 
 	ret = vs_fwd_init(conf);
 	if (ret == -ENODEV) {
-		SW_LOG(ERR, "no forwarding lcore: give EAL a main lcore and at least one more (e.g. -l 0,1)\n");
+		SW_LOG(ERR,
+		       "no forwarding lcore: give EAL a main lcore and at least one more (e.g. -l 0,1)\n");
 		return ret;
 	} else if (ret < 0) {
 		SW_LOG(ERR, "cannot set up the forwarding lcores: %s\n",
@@ -83,7 +84,8 @@ vs_switch_start(const struct vs_conf *conf)
 	n = pool_size(conf, &mask);
 	ret = vs_mbuf_init(mask, n);
 	if (ret < 0) {
-		SW_LOG(ERR, "cannot create pools of %u mbufs: %s (give EAL more memory with -m, or --mbufs)\n",
+		SW_LOG(ERR,
+		       "cannot create pools of %u mbufs: %s (give EAL more memory with -m, or --mbufs)\n",
 		       n, rte_strerror(-ret));
 		goto fail_fwd;
 	}
@@ -110,8 +112,8 @@ vs_switch_start(const struct vs_conf *conf)
 		ret = vs_port_register(vp[i]);
 		if (ret < 0) {
 			SW_LOG(ERR, "%s: cannot add port: %s\n", vc.name,
-			       ret == -EEXIST ? "name in use" :
-			       rte_strerror(-ret));
+			       ret == -EEXIST ? "name in use"
+					      : rte_strerror(-ret));
 			vp[i]->ops->destroy(vp[i]);
 			rte_free(vp[i]);
 			goto fail_ports;
@@ -162,9 +164,8 @@ vs_switch_print_rates(FILE *f)
 
 	if (dt <= 0)
 		dt = 1;
-	fprintf(f, "%-4s %-16s %-5s %12s %12s %10s %10s %10s\n", "port",
-		"name", "link", "rx-pps", "tx-pps", "rx-Mbps", "tx-Mbps",
-		"drops");
+	fprintf(f, "%-4s %-16s %-5s %12s %12s %10s %10s %10s\n", "port", "name",
+		"link", "rx-pps", "tx-pps", "rx-Mbps", "tx-Mbps", "drops");
 	for (i = 0; i < vs_port_count(); i++) {
 		struct vs_port *p = vs_port_get(i);
 		struct vs_port_stats st, *pv = &sw.prev[i];
@@ -178,7 +179,9 @@ vs_switch_print_rates(FILE *f)
 			drops += st.drops[d];
 			pdrops += pv->drops[d];
 		}
-		fprintf(f, "%-4u %-16s %-5s %12.0f %12.0f %10.1f %10.1f %10" PRIu64 "\n",
+		fprintf(f,
+			"%-4u %-16s %-5s %12.0f %12.0f %10.1f %10.1f %10" PRIu64
+			"\n",
 			i, p->name, vs_port_up(p) ? "up" : "down",
 			(st.rx_pkts - pv->rx_pkts) / dt,
 			(st.tx_pkts - pv->tx_pkts) / dt,
@@ -205,11 +208,14 @@ vs_switch_print_stats(FILE *f)
 		if (p == NULL)
 			continue;
 		vs_port_stats_get(p, &st);
-		fprintf(f, "port %u %s: rx_pkts=%" PRIu64 " rx_bytes=%" PRIu64
-			" tx_pkts=%" PRIu64 " tx_bytes=%" PRIu64, i, p->name,
-			st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes);
+		fprintf(f,
+			"port %u %s: rx_pkts=%" PRIu64 " rx_bytes=%" PRIu64
+			" tx_pkts=%" PRIu64 " tx_bytes=%" PRIu64,
+			i, p->name, st.rx_pkts, st.rx_bytes, st.tx_pkts,
+			st.tx_bytes);
 		for (d = 0; d < VS_DROP_MAX; d++)
-			fprintf(f, " %s=%" PRIu64, vs_drop_name(d), st.drops[d]);
+			fprintf(f, " %s=%" PRIu64, vs_drop_name(d),
+				st.drops[d]);
 		fprintf(f, "\n");
 	}
 	for (s = 0; s < RTE_MAX_NUMA_NODES; s++) {
