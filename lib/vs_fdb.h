@@ -81,4 +81,7 @@ unsigned int vs_fdb_walk(uint16_t port,
 /** Entries in use, and the capacity. */
 uint32_t vs_fdb_count(uint32_t *capacity);
 
+/** Register the MAC table commands (fdb/show, fdb/add, ...). */
+int vs_fdb_cmd_register(void);
+
 #endif /* VS_FDB_H */

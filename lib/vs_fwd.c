@@ -344,6 +344,7 @@ fwd_loop(void *arg)
 				continue;
 			st = &p->stats[lc->lcore_id];
 			st->rx_pkts += n;
+			p->rxq_pkts[pl->q[i].queue] += n;
 			for (k = 0; k < n; k++)
 				st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
 			got += n;
@@ -409,4 +410,22 @@ vs_fwd_lcore_info(unsigned int idx, struct vs_fwd_lcore_info *info)
 	info->idle_cycles = lc->idle_cycles;
 	info->pkts = lc->pkts;
 	return 0;
+}
+
+int
+vs_fwd_lcore_rxqs(unsigned int idx, uint16_t *ports, uint16_t *queues,
+		  unsigned int max)
+{
+	struct vs_poll_list *pl;
+	unsigned int i;
+
+	if (idx >= fwd.nb)
+		return -ENOENT;
+	/* Control thread only: it is also the only writer of poll lists. */
+	pl = atomic_load(&fwd.lc[idx]->poll);
+	for (i = 0; pl != NULL && i < pl->n && i < max; i++) {
+		ports[i] = pl->q[i].port_id;
+		queues[i] = pl->q[i].queue;
+	}
+	return i;
 }

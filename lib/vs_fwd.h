@@ -69,4 +69,14 @@ void vs_fwd_stop(void);
  */
 int vs_fwd_lcore_info(unsigned int idx, struct vs_fwd_lcore_info *info);
 
+/**
+ * The rx queues lcore @p idx polls: up to @p max (port id, queue) pairs.
+ * @return the number filled, or -ENOENT.
+ */
+int vs_fwd_lcore_rxqs(unsigned int idx, uint16_t *ports, uint16_t *queues,
+		      unsigned int max);
+
+/** Register lcore/show and lcore/rebalance. */
+int vs_fwd_cmd_register(void);
+
 #endif /* VS_FWD_H */

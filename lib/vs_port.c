@@ -174,6 +174,14 @@ vs_port_destroy_all(void)
 }
 
 void
+vs_port_set_enabled(struct vs_port *port, bool enable)
+{
+	atomic_store_explicit(&port->enabled, enable, memory_order_release);
+	/* Once every lcore has seen it, none is inside the port's rings. */
+	vs_fwd_synchronize();
+}
+
+void
 vs_port_info_get(const struct vs_port *port, struct vs_port_info *info)
 {
 	memset(info, 0, sizeof(*info));
@@ -265,7 +273,9 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 	st->tx_pkts += sent;
 	st->tx_bytes += bytes - dropped_bytes;
 	if (sent < n)
-		st->drops[VS_DROP_TX_FULL] += n - sent;
+		st->drops[p->ops->carrier == NULL || p->ops->carrier(p)
+				  ? VS_DROP_TX_FULL
+				  : VS_DROP_PORT_DOWN] += n - sent;
 	if (p->ops->tx_copies)
 		rte_pktmbuf_free_bulk(pkts, n);
 	else if (sent < n)

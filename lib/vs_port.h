@@ -101,4 +101,69 @@ void vs_port_stats_get(const struct vs_port *port, struct vs_port_stats *stats);
 /** Zero the counters of @p port. */
 void vs_port_stats_clear(struct vs_port *port);
 
+/**
+ * Resume (@p enable) or stop a port's rings without dropping the guest's
+ * connection: the kernel's VHOST_NET_SET_BACKEND with fd -1. A disabled
+ * port is not polled and frames to it are dropped as port_down.
+ */
+void vs_port_set_enabled(struct vs_port *port, bool enable);
+
+/** One vring as vring/show reports it (the seed's vhost_vring_*). */
+struct vs_vring_info {
+	uint16_t vring; /**< librte_vhost index: 2q guest RX, 2q+1 TX */
+	uint16_t queue; /**< queue pair */
+	bool guest_tx; /**< switch rx side */
+	bool enabled; /**< guest enabled it */
+	uint16_t size; /**< vhost_vring_state.num */
+	uint16_t last_avail_idx; /**< VHOST_GET_VRING_BASE */
+	uint16_t last_used_idx;
+	uint64_t desc; /**< vhost_vring_addr, host virtual */
+	uint64_t avail;
+	uint64_t used;
+	uint64_t log_guest_addr;
+	bool log; /**< dirty logging on (VHOST_F_LOG_ALL) */
+	int kickfd; /**< vhost_vring_file */
+	int callfd;
+	bool guest_notify; /**< guest kicks us (we let it) */
+	uint64_t packets; /**< through this vring */
+	uint64_t calls; /**< interrupts raised to the guest */
+};
+
+/**
+ * Vrings of a vhost port's device.
+ * @return the number of vrings, -ENOTSUP (not vhost), -ENOLINK (no guest).
+ */
+int vs_port_vring_count(const struct vs_port *port);
+
+/** @return 0, -ENOTSUP, -ENOLINK, -ENOENT (no such vring). */
+int vs_port_vring_info(const struct vs_port *port, uint16_t vring,
+		       struct vs_vring_info *info);
+
+/** One guest memory region (the seed's vhost_memory_region). */
+struct vs_mem_region {
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr; /**< the guest's (QEMU's) address */
+	uint64_t host_addr; /**< where the switch mapped it */
+	uint64_t mmap_size;
+};
+
+/**
+ * Fill up to @p max regions.
+ * @return the number of regions, -ENOTSUP, -ENOLINK, -ENOMEM.
+ */
+int vs_port_mem_info(const struct vs_port *port, struct vs_mem_region *r,
+		     unsigned int max);
+
+/** Negotiated features. @return 0, -ENOTSUP, -ENOLINK. */
+int vs_port_features(const struct vs_port *port, uint64_t *features,
+		     uint64_t *protocol_features);
+
+/** Dirty-page log state (VHOST_SET_LOG_BASE). @return 0, -ENOTSUP, -ENOLINK. */
+int vs_port_log_info(const struct vs_port *port, bool *enabled, uint64_t *base,
+		     uint64_t *size);
+
+/** Register the port commands (port/list, vring/show, mem/show, ...). */
+int vs_port_cmd_register(void);
+
 #endif /* VS_PORT_H */

@@ -49,6 +49,11 @@ struct vs_port_ops {
 	/* Tx queues usable right now (the guest may enable fewer). */
 	uint16_t (*nb_txq)(const struct vs_port *p);
 	void (*info)(const struct vs_port *p, struct vs_port_info *info);
+	/*
+	 * Whether the device reports carrier; asked only when a send failed,
+	 * to tell port_down from tx_full. Optional: no op means up.
+	 */
+	bool (*carrier)(const struct vs_port *p);
 	/* Add what the device counts itself (NIC drops) to @st. Optional. */
 	void (*stats)(const struct vs_port *p, struct vs_port_stats *st);
 	void (*destroy)(struct vs_port *p);
@@ -83,6 +88,9 @@ struct vs_port {
 			uint16_t port_id;
 		} eth;
 	};
+	/* Per queue: rx written by the owner lcore, tx added per burst. */
+	uint64_t rxq_pkts[VS_PORT_MAX_QUEUES];
+	_Atomic uint64_t txq_pkts[VS_PORT_MAX_QUEUES];
 	/* One slot per EAL lcore, plus one for non-EAL threads. */
 	struct vs_port_lstats stats[RTE_MAX_LCORE + 1];
 };

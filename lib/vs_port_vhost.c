@@ -8,12 +8,14 @@
  * guest RX = vhost enqueue = switch TX  (vring 2q)
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <linux/vhost.h>
 #include <linux/virtio_net.h>
 
 #include <rte_errno.h>
@@ -87,10 +89,15 @@ vhost_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 	uint32_t mask = atomic_load_explicit(&p->vhost.rx_enabled,
 					     memory_order_relaxed);
 
+	uint16_t qp, sent;
+
 	if (vid < 0 || mask == 0)
 		return 0;
-	return rte_vhost_enqueue_burst(vid, VRING_RX(nth_enabled(mask, q)),
-				       pkts, n);
+	qp = nth_enabled(mask, q);
+	sent = rte_vhost_enqueue_burst(vid, VRING_RX(qp), pkts, n);
+	/* Several lcores may share a vring: one relaxed add per burst. */
+	atomic_fetch_add_explicit(&p->txq_pkts[qp], sent, memory_order_relaxed);
+	return sent;
 }
 
 static uint16_t
@@ -239,7 +246,13 @@ claim_server_path(const char *path)
 struct vs_port *
 vs_port_vhost_create(const struct vs_vhost_conf *vc)
 {
-	uint64_t flags = vc->client ? RTE_VHOST_USER_CLIENT : 0;
+	/*
+	 * Per-vring statistics: vring/show reports the interrupts librte_vhost
+	 * raised (guest_notifications) and librte_vhost's own per-vring
+	 * packet counters.
+	 */
+	uint64_t flags = RTE_VHOST_USER_NET_STATS_ENABLE |
+		(vc->client ? RTE_VHOST_USER_CLIENT : 0);
 	struct vs_port *p;
 	int ret;
 
@@ -304,4 +317,131 @@ vs_port_vhost_start(struct vs_port *p)
 		 p->id, p->name, p->vhost.client ? "client" : "server",
 		 p->vhost.path, p->nb_rxq);
 	return 0;
+}
+
+static int
+vid_of(const struct vs_port *p)
+{
+	if (p->kind != VS_PORT_VHOST)
+		return -ENOTSUP;
+	return atomic_load(&p->vhost.vid) < 0 ? -ENOLINK
+					      : atomic_load(&p->vhost.vid);
+}
+
+int
+vs_port_vring_count(const struct vs_port *p)
+{
+	int vid = vid_of(p);
+
+	return vid < 0 ? vid : rte_vhost_get_vring_num(vid);
+}
+
+int
+vs_port_features(const struct vs_port *p, uint64_t *features,
+		 uint64_t *protocol_features)
+{
+	int vid = vid_of(p);
+
+	if (vid < 0)
+		return vid;
+	if (rte_vhost_get_negotiated_features(vid, features) != 0 ||
+	    rte_vhost_get_negotiated_protocol_features(vid,
+						       protocol_features) != 0)
+		return -ENOLINK;
+	return 0;
+}
+
+int
+vs_port_log_info(const struct vs_port *p, bool *enabled, uint64_t *base,
+		 uint64_t *size)
+{
+	uint64_t f = 0, pf;
+	int ret;
+
+	ret = vs_port_features(p, &f, &pf);
+	if (ret < 0)
+		return ret;
+	*enabled = !!(f & (1ULL << VHOST_F_LOG_ALL));
+	*base = *size = 0;
+	/* Only meaningful once the frontend sent VHOST_USER_SET_LOG_BASE. */
+	rte_vhost_get_log_base(vid_of(p), base, size);
+	return 0;
+}
+
+int
+vs_port_vring_info(const struct vs_port *p, uint16_t idx,
+		   struct vs_vring_info *vi)
+{
+	struct rte_vhost_vring vr;
+	struct rte_vhost_stat_name names[64];
+	struct rte_vhost_stat st[64];
+	uint64_t f = 0, pf = 0;
+	int vid = vid_of(p), n, i;
+
+	if (vid < 0)
+		return vid;
+	if (idx >= rte_vhost_get_vring_num(vid))
+		return -ENOENT;
+	memset(vi, 0, sizeof(*vi));
+	if (rte_vhost_get_vhost_vring(vid, idx, &vr) != 0)
+		return -ENOLINK;
+	vi->vring = idx;
+	vi->queue = idx / 2;
+	vi->guest_tx = idx % 2 == 1;
+	vi->size = vr.size;
+	vi->desc = (uintptr_t)vr.desc;
+	vi->avail = (uintptr_t)vr.avail;
+	vi->used = (uintptr_t)vr.used;
+	vi->log_guest_addr = vr.log_guest_addr;
+	vi->kickfd = vr.kickfd;
+	vi->callfd = vr.callfd;
+	rte_vhost_get_vring_base(vid, idx, &vi->last_avail_idx,
+				 &vi->last_used_idx);
+	if (rte_vhost_get_negotiated_features(vid, &f) == 0)
+		vi->log = !!(f & (1ULL << VHOST_F_LOG_ALL));
+	RTE_SET_USED(pf);
+	if (vi->guest_tx)
+		vi->enabled =
+			vi->queue < p->nb_rxq && vi->queue < p->vhost.nr_qp;
+	else
+		vi->enabled = !!(atomic_load(&p->vhost.rx_enabled) &
+				 (1u << vi->queue));
+	vi->guest_notify = false; /* the lcores poll: notifications off */
+	if (vi->queue < VS_PORT_MAX_QUEUES)
+		vi->packets = vi->guest_tx
+			? p->rxq_pkts[vi->queue]
+			: atomic_load(&p->txq_pkts[vi->queue]);
+	/* librte_vhost counts the interrupts it raises (guest_notifications). */
+	n = rte_vhost_vring_stats_get_names(vid, idx, names, RTE_DIM(names));
+	if (n > 0 && n <= (int)RTE_DIM(names) &&
+	    rte_vhost_vring_stats_get(vid, idx, st, n) == n)
+		for (i = 0; i < n; i++)
+			if (strcmp(names[i].name, "guest_notifications") == 0)
+				vi->calls = st[i].value;
+	return 0;
+}
+
+int
+vs_port_mem_info(const struct vs_port *p, struct vs_mem_region *r,
+		 unsigned int max)
+{
+	struct rte_vhost_memory *mem = NULL;
+	int vid = vid_of(p);
+	unsigned int i;
+	int n;
+
+	if (vid < 0)
+		return vid;
+	if (rte_vhost_get_mem_table(vid, &mem) != 0)
+		return -ENOLINK;
+	n = RTE_MIN(mem->nregions, max);
+	for (i = 0; i < (unsigned int)n; i++) {
+		r[i].guest_phys_addr = mem->regions[i].guest_phys_addr;
+		r[i].memory_size = mem->regions[i].size;
+		r[i].userspace_addr = mem->regions[i].guest_user_addr;
+		r[i].host_addr = mem->regions[i].host_user_addr;
+		r[i].mmap_size = mem->regions[i].mmap_size;
+	}
+	free(mem);
+	return n;
 }

@@ -10,6 +10,8 @@
 #include <rte_malloc.h>
 #include <rte_log.h>
 
+#include "vs_cmd.h"
+#include "vs_ctl.h"
 #include "vs_fdb.h"
 #include "vs_fwd.h"
 #include "vs_mbuf.h"
@@ -60,6 +62,44 @@ pool_size(const struct vs_conf *conf, uint64_t *socket_mask)
 		s.vhost_queues += conf->vhost[i].queues;
 	s.nb_ports += conf->nb_vhost;
 	return conf->mbufs ? conf->mbufs : vs_mbuf_pool_size(&s);
+}
+
+static int
+start_control(const struct vs_conf *conf)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	if (vs_cmd_find("version") == NULL) {
+		ret = vs_switch_cmd_register();
+		if (ret == 0)
+			ret = vs_port_cmd_register();
+		if (ret == 0)
+			ret = vs_fdb_cmd_register();
+		if (ret == 0)
+			ret = vs_fwd_cmd_register();
+		if (ret == 0)
+			ret = vs_cmd_telemetry_register();
+		if (ret < 0) {
+			SW_LOG(ERR, "cannot register commands: %s\n",
+			       strerror(-ret));
+			return ret;
+		}
+	}
+	if (conf->ctl_path[0] != '\0')
+		strlcpy(path, conf->ctl_path, sizeof(path));
+	else
+		vs_ctl_default_path(path, sizeof(path));
+	ret = vs_ctl_start(path);
+	if (ret == -EADDRINUSE)
+		SW_LOG(ERR,
+		       "control socket %s is in use by another process (another vhost-switch with this --file-prefix?)\n",
+		       path);
+	else if (ret < 0)
+		SW_LOG(ERR, "cannot create the control socket %s: %s\n", path,
+		       ret == -EEXIST ? "it exists and is not a socket"
+				      : strerror(-ret));
+	return ret;
 }
 
 int
@@ -132,6 +172,9 @@ vs_switch_start(const struct vs_conf *conf)
 			goto fail_started;
 	}
 	sw.prev_tsc = rte_get_tsc_cycles();
+	ret = start_control(conf);
+	if (ret < 0)
+		goto fail_started;
 	SW_LOG(INFO, "forwarding on %u lcore(s), %u port(s)\n",
 	       vs_fwd_nb_lcores(), vs_port_count());
 	return 0;
@@ -149,10 +192,61 @@ fail_fwd:
 	return ret;
 }
 
-void
-vs_switch_tick(void)
+int
+vs_switch_port_add(const struct vs_vhost_conf *conf)
 {
-	vs_fdb_age(rte_get_tsc_cycles());
+	struct vs_vhost_conf vc = *conf;
+	struct vs_port *p;
+	unsigned int n;
+	uint16_t i;
+	int ret;
+
+	for (i = 0; i < vs_port_count(); i++) {
+		p = vs_port_get(i);
+		if (p != NULL && p->kind == VS_PORT_VHOST &&
+		    strcmp(p->vhost.path, vc.path) == 0)
+			return -EEXIST;
+	}
+	for (n = 0; vc.name[0] == '\0'; n++) {
+		snprintf(vc.name, sizeof(vc.name), "vhost%u", n);
+		if (vs_port_lookup(vc.name) != NULL)
+			vc.name[0] = '\0';
+	}
+	p = vs_port_vhost_create(&vc);
+	if (p == NULL)
+		return -rte_errno;
+	ret = vs_port_register(p);
+	if (ret < 0) {
+		p->ops->destroy(p);
+		rte_free(p);
+		return ret;
+	}
+	ret = vs_fwd_rebalance();
+	if (ret == 0)
+		ret = vs_port_vhost_start(p);
+	if (ret < 0) {
+		vs_port_unregister(p);
+		vs_fwd_rebalance();
+		return ret;
+	}
+	return p->id;
+}
+
+int
+vs_switch_port_del(const char *name_or_id)
+{
+	struct vs_port *p = vs_port_lookup(name_or_id);
+	uint16_t id;
+
+	if (p == NULL)
+		return -ENOENT;
+	if (p->kind != VS_PORT_VHOST)
+		return -ENOTSUP;
+	id = p->id;
+	/* Unpublish, synchronize, destroy: no lcore can still see it. */
+	vs_port_unregister(p);
+	vs_fdb_flush(id);
+	return vs_fwd_rebalance();
 }
 
 void
@@ -230,6 +324,7 @@ vs_switch_print_stats(FILE *f)
 void
 vs_switch_stop(FILE *f)
 {
+	vs_ctl_stop();
 	if (sw.started)
 		vs_fwd_stop();
 	sw.started = false;

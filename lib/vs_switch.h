@@ -21,9 +21,20 @@
 int vs_switch_start(const struct vs_conf *conf);
 
 /**
- * Housekeeping for the main lcore, once a second or so: MAC ageing.
+ * Add a vhost-user port at run time: register, poll, start.
+ * @return the port id, or -errno (-EEXIST: name or path in use).
  */
-void vs_switch_tick(void);
+int vs_switch_port_add(const struct vs_vhost_conf *vc);
+
+/**
+ * Delete a vhost-user port at run time: unpublish, wait for the lcores
+ * (RCU), close the socket, forget its MACs.
+ * @return 0, -ENOENT, -ENOTSUP (not a vhost-user port).
+ */
+int vs_switch_port_del(const char *name_or_id);
+
+/** Register version, help, info, shutdown, port/add, port/del. */
+int vs_switch_cmd_register(void);
 
 /**
  * Print one line per port with rates since the previous call (and totals),

@@ -58,7 +58,7 @@ main(int argc, char **argv)
 	static struct vs_conf conf;
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[512];
-	double next_tick, next_stats;
+	double next_stats;
 	int ret;
 
 	ret = rte_eal_init(argc, argv);
@@ -100,7 +100,6 @@ main(int argc, char **argv)
 	printf("vhost-switch: ready\n");
 	fflush(stdout);
 
-	next_tick = now_s() + 1;
 	next_stats = now_s() + conf.stats_period;
 	while (!quit_signal) {
 		double t;
@@ -110,10 +109,6 @@ main(int argc, char **argv)
 		if (dump_stats) {
 			dump_stats = 0;
 			print_stats();
-		}
-		if (t >= next_tick) {
-			vs_switch_tick();
-			next_tick = t + 1;
 		}
 		if (conf.stats_period && t >= next_stats) {
 			vs_switch_print_rates(stdout);

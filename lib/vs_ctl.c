@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+
+#include "vs_cmd.h"
+#include "vs_ctl.h"
+#include "vs_fdb.h"
+
+RTE_LOG_REGISTER(vs_logtype_ctl, vswitch.ctl, INFO);
+#define CTL_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, vs_logtype_ctl, "vswitch.ctl: " fmt, \
+		##__VA_ARGS__)
+
+struct client {
+	int fd;
+	time_t last;
+	size_t inlen;
+	char *in; /* VS_CTL_MAX_REQUEST + 1 */
+	char *out; /* pending reply bytes */
+	size_t outlen, outoff;
+	bool closing; /* close once out is sent */
+};
+
+static struct {
+	int lfd;
+	int epfd;
+	int stopfd[2];
+	pthread_t thread;
+	bool running;
+	char path[108];
+	struct client cl[VS_CTL_MAX_CLIENTS];
+} ctl = { .lfd = -1, .epfd = -1, .stopfd = { -1, -1 } };
+
+void
+vs_ctl_default_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/vhost-switch.ctl", rte_eal_get_runtime_dir());
+}
+
+static int
+claim_path(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (ret == 0)
+		return -EADDRINUSE;
+	return unlink(path) == 0 ? 0 : -errno;
+}
+
+static void
+client_close(struct client *c)
+{
+	epoll_ctl(ctl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Queue @p s (plus a newline) for sending; takes ownership. */
+static void
+client_reply(struct client *c, char *s)
+{
+	size_t n = strlen(s);
+	char *o;
+
+	o = realloc(c->out, c->outlen - c->outoff + n + 1);
+	if (o == NULL) {
+		free(s);
+		c->closing = true;
+		return;
+	}
+	if (c->outoff) {
+		memmove(o, o + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
+	memcpy(o + c->outlen, s, n);
+	o[c->outlen + n] = '\n';
+	c->outlen += n + 1;
+	c->out = o;
+	free(s);
+}
+
+static void
+client_flush(struct client *c)
+{
+	struct epoll_event ev = { .data.ptr = c };
+
+	while (c->outoff < c->outlen) {
+		ssize_t w = send(c->fd, c->out + c->outoff,
+				 c->outlen - c->outoff, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			client_close(c);
+			return;
+		}
+		c->outoff += w;
+	}
+	if (c->outoff == c->outlen) {
+		c->outoff = c->outlen = 0;
+		if (c->closing) {
+			client_close(c);
+			return;
+		}
+	}
+	ev.events = EPOLLIN | (c->outlen ? EPOLLOUT : 0);
+	epoll_ctl(ctl.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static char *
+error_reply(int code, const char *msg)
+{
+	char *s = NULL;
+	json_t *r = json_pack("{s:s, s:n, s:{s:i, s:s}}", "jsonrpc", "2.0",
+			      "id", "error", "code", code, "message", msg);
+
+	if (r != NULL)
+		s = json_dumps(r, JSON_COMPACT);
+	json_decref(r);
+	return s ? s : strdup("{}");
+}
+
+static void
+client_read(struct client *c)
+{
+	char *nl, *start;
+	ssize_t r;
+
+	r = recv(c->fd, c->in + c->inlen, VS_CTL_MAX_REQUEST + 1 - c->inlen, 0);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		client_close(c);
+		return;
+	}
+	if (r < 0)
+		return;
+	c->last = time(NULL);
+	c->inlen += r;
+	start = c->in;
+	while ((nl = memchr(start, '\n', c->in + c->inlen - start)) != NULL) {
+		size_t len = nl - start;
+		char *reply;
+
+		if (len > 0 && start[len - 1] == '\r')
+			len--;
+		if (len > 0) {
+			reply = vs_cmd_rpc(start, len);
+			if (reply != NULL)
+				client_reply(c, reply);
+		}
+		start = nl + 1;
+	}
+	c->inlen -= start - c->in;
+	memmove(c->in, start, c->inlen);
+	if (c->inlen > VS_CTL_MAX_REQUEST) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "request longer than %d bytes; closing the connection",
+			 VS_CTL_MAX_REQUEST);
+		client_reply(c, error_reply(VS_RPC_INVALID_REQUEST, msg));
+		c->closing = true;
+		c->inlen = 0;
+		CTL_LOG(NOTICE, "client sent a request over %d bytes: closed\n",
+			VS_CTL_MAX_REQUEST);
+	}
+	client_flush(c);
+}
+
+static void
+accept_client(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct client *c = NULL;
+	unsigned int i;
+	int fd;
+
+	fd = accept4(ctl.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (i = 0; i < VS_CTL_MAX_CLIENTS; i++)
+		if (ctl.cl[i].fd < 0) {
+			c = &ctl.cl[i];
+			break;
+		}
+	if (c != NULL)
+		c->in = malloc(VS_CTL_MAX_REQUEST + 1);
+	if (c == NULL || c->in == NULL) {
+		char *s = error_reply(
+			VS_RPC_FAILED,
+			"too many control clients; try again later");
+
+		if (send(fd, s, strlen(s), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+			send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		free(s);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->last = time(NULL);
+	ev.data.ptr = c;
+	if (epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+		client_close(c);
+}
+
+static void *
+ctl_thread(void *arg)
+{
+	struct epoll_event evs[16];
+	uint64_t next_age = 0, hz = rte_get_tsc_hz();
+	time_t next_idle = 0;
+	unsigned int i;
+	int n;
+
+	/*
+	 * An lcore id of our own: rte_hash's per-lcore free-slot caches
+	 * (MAC table writes from fdb/add and ageing) index by it.
+	 */
+	if (rte_thread_register() != 0)
+		CTL_LOG(WARNING,
+			"cannot register the control thread with EAL\n");
+	for (;;) {
+		uint64_t now;
+
+		n = epoll_wait(ctl.epfd, evs, RTE_DIM(evs), 200);
+		for (i = 0; i < (unsigned int)(n > 0 ? n : 0); i++) {
+			struct client *c = evs[i].data.ptr;
+
+			if (c == NULL) {
+				accept_client();
+			} else if ((void *)c == (void *)ctl.stopfd) {
+				goto out;
+			} else {
+				if (evs[i].events & EPOLLOUT)
+					client_flush(c);
+				if (c->fd >= 0 &&
+				    (evs[i].events &
+				     (EPOLLIN | EPOLLHUP | EPOLLERR)))
+					client_read(c);
+			}
+		}
+		now = rte_get_tsc_cycles();
+		if (now >= next_age) {
+			vs_fdb_age(now);
+			next_age = now + hz;
+		}
+		if (time(NULL) >= next_idle) {
+			time_t t = time(NULL);
+
+			for (i = 0; i < VS_CTL_MAX_CLIENTS; i++)
+				if (ctl.cl[i].fd >= 0 &&
+				    t - ctl.cl[i].last > VS_CTL_IDLE_S)
+					client_close(&ctl.cl[i]);
+			next_idle = t + 1;
+		}
+	}
+out:
+	rte_thread_unregister();
+	return NULL;
+}
+
+int
+vs_ctl_start(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event ev = { .events = EPOLLIN };
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < VS_CTL_MAX_CLIENTS; i++)
+		ctl.cl[i].fd = -1;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	ret = claim_path(path);
+	if (ret < 0)
+		return ret;
+	ctl.lfd =
+		socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl.lfd < 0)
+		return -errno;
+	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	strlcpy(ctl.path, path, sizeof(ctl.path));
+	if (bind(ctl.lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    chmod(path, 0660) != 0 || listen(ctl.lfd, 64) != 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ctl.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ctl.epfd < 0 || pipe2(ctl.stopfd, O_CLOEXEC) != 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ev.data.ptr = NULL;
+	epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, ctl.lfd, &ev);
+	ev.data.ptr = ctl.stopfd;
+	epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, ctl.stopfd[0], &ev);
+	ret = rte_ctrl_thread_create(&ctl.thread, "vs-ctl", NULL, ctl_thread,
+				     NULL);
+	if (ret != 0) {
+		ret = -ret;
+		goto fail;
+	}
+	ctl.running = true;
+	CTL_LOG(INFO, "control socket %s\n", path);
+	return 0;
+fail:
+	vs_ctl_stop();
+	return ret;
+}
+
+void
+vs_ctl_stop(void)
+{
+	unsigned int i;
+
+	if (ctl.running) {
+		if (write(ctl.stopfd[1], "x", 1) != 1)
+			CTL_LOG(WARNING, "cannot wake the control thread\n");
+		pthread_join(ctl.thread, NULL);
+		ctl.running = false;
+	}
+	for (i = 0; ctl.epfd >= 0 && i < VS_CTL_MAX_CLIENTS; i++)
+		if (ctl.cl[i].fd >= 0)
+			client_close(&ctl.cl[i]);
+	if (ctl.lfd >= 0) {
+		close(ctl.lfd);
+		unlink(ctl.path);
+	}
+	if (ctl.epfd >= 0)
+		close(ctl.epfd);
+	for (i = 0; i < 2; i++)
+		if (ctl.stopfd[i] >= 0)
+			close(ctl.stopfd[i]);
+	ctl.lfd = ctl.epfd = ctl.stopfd[0] = ctl.stopfd[1] = -1;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VS_CTL_H
+#define VS_CTL_H
+
+/**
+ * @file
+ * The control socket: JSON-RPC 2.0, one request per line, over a unix
+ * stream socket (mode 0660), served by one control thread that never
+ * touches the datapath's hot state except through the vs_* functions.
+ * The same thread runs the periodic housekeeping (MAC ageing).
+ */
+
+/** Longest request line accepted; longer ones get an error and a close. */
+#define VS_CTL_MAX_REQUEST 65536
+/** Clients served at once; more are answered with an error and closed. */
+#define VS_CTL_MAX_CLIENTS 64
+/** A client silent for this long is closed. */
+#define VS_CTL_IDLE_S 300
+
+/**
+ * Default control socket path for this EAL file prefix:
+ * <runtime dir>/vhost-switch.ctl (next to dpdk_telemetry.v2).
+ */
+void vs_ctl_default_path(char *buf, size_t len);
+
+/**
+ * Create the socket at @p path and start the control thread.
+ * A live socket there (another switch) is refused with -EADDRINUSE; a
+ * stale one is removed; a non-socket is never removed (-EEXIST).
+ * @return 0 or -errno.
+ */
+int vs_ctl_start(const char *path);
+
+/** Stop the thread, close every client, remove the socket. */
+void vs_ctl_stop(void);
+
+#endif /* VS_CTL_H */
