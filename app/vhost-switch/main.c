@@ -16,6 +16,7 @@
 #include <rte_errno.h>
 
 #include "vs_conf.h"
+#include "vs_prompt.h"
 #include "vs_switch.h"
 
 /* Usage errors exit 2, like getopt-based tools and as SPEC section 2 says. */
@@ -52,13 +53,31 @@ now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double next_stats;
+static unsigned int stats_period;
+
+/* Main-lcore duties, about every 100 ms. */
+static void
+housekeeping(void)
+{
+	double t = now_s();
+
+	if (dump_stats) {
+		dump_stats = 0;
+		print_stats();
+	}
+	if (stats_period && t >= next_stats) {
+		vs_switch_print_rates(stdout);
+		next_stats = t + stats_period;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct vs_conf conf;
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[512];
-	double next_stats;
 	int ret;
 
 	ret = rte_eal_init(argc, argv);
@@ -101,19 +120,18 @@ main(int argc, char **argv)
 	fflush(stdout);
 
 	next_stats = now_s() + conf.stats_period;
+	stats_period = conf.stats_period;
+	if (conf.interactive) {
+		ret = vs_prompt_run(&quit_signal, housekeeping);
+		if (ret < 0)
+			fprintf(stderr, "vhost-switch: no prompt: %s\n",
+				strerror(-ret));
+		if (!quit_signal)
+			quit_signal = SIGTERM; /* "quit" or end of input */
+	}
 	while (!quit_signal) {
-		double t;
-
 		usleep(100 * 1000);
-		t = now_s();
-		if (dump_stats) {
-			dump_stats = 0;
-			print_stats();
-		}
-		if (conf.stats_period && t >= next_stats) {
-			vs_switch_print_rates(stdout);
-			next_stats = t + conf.stats_period;
-		}
+		housekeeping();
 	}
 
 	printf("vhost-switch: %s, stopping\n", strsignal(quit_signal));
