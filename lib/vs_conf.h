@@ -32,7 +32,7 @@ struct vs_conf {
 	uint32_t fdb_aging; /**< Seconds; 0 = never age. */
 	uint32_t tx_retries; /**< Extra tx attempts before a drop. */
 	uint32_t stats_period; /**< Seconds between rate lines; 0 = off. */
-	uint32_t busyloop_us; /**< Default busy-loop timeout (issue 4). */
+	uint32_t busyloop_us; /**< Default busy-loop timeout, us. */
 	char config_file[PATH_MAX];
 	char ctl_path[PATH_MAX];
 	bool interactive;

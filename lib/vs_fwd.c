@@ -7,6 +7,11 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
@@ -31,9 +36,26 @@ RTE_LOG_REGISTER(vs_logtype_fwd, vswitch.fwd, INFO);
 #define VS_TXBUF 64
 #define VS_MAX_BURST 512
 
+/*
+ * The longest a sleeping lcore waits when only kicks can wake it: a missed
+ * wake-up (there should be none) then costs 100 ms, not a hang.
+ */
+#define VS_SLEEP_MAX_US 100000
+/* Rx queues one lcore can sleep on; more are polled without sleeping. */
+#define VS_MAX_ARMED 256
+#define WAKE_CTL UINT64_MAX
+
 struct vs_rxq {
 	uint16_t port_id;
 	uint16_t queue;
+	uint64_t last_pkt; /* TSC of its last non-empty burst; owner only */
+};
+
+/* What a sleeping lcore armed, by value: ports may go while it sleeps. */
+struct vs_armed {
+	uint16_t port_id;
+	uint16_t queue;
+	int kfd; /* our dup of the kick eventfd, or -1 */
 };
 
 struct vs_poll_list {
@@ -53,6 +75,19 @@ struct vs_lcore {
 	uint64_t busy_cycles;
 	uint64_t idle_cycles;
 	uint64_t pkts;
+	/* Sleeping (busy-loop timeout). */
+	int epfd;
+	int wakefd;
+	uint32_t ep_gen;
+	const struct vs_poll_list *ep_poll;
+	uint16_t nb_armed;
+	struct vs_armed armed[VS_MAX_ARMED];
+	_Atomic bool sleeping;
+	uint64_t sleeps;
+	uint64_t wake_kick;
+	uint64_t wake_timer;
+	uint64_t wake_ctl;
+	uint64_t sleep_cycles;
 	uint16_t nb_dirty;
 	uint16_t dirty[VS_MAX_PORTS];
 	struct vs_txbuf tx[VS_MAX_PORTS];
@@ -105,7 +140,12 @@ vs_fwd_init(const struct vs_conf *conf)
 			goto nomem;
 		lc->lcore_id = lcore;
 		lc->idx = i;
+		lc->epfd = -1;
+		lc->ep_gen = UINT32_MAX;
+		lc->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		fwd.lc[i++] = lc;
+		if (lc->wakefd < 0)
+			goto nomem;
 	}
 	fwd.nb = i;
 	if (fwd.nb == 0)
@@ -122,6 +162,31 @@ nomem:
 	return -ENOMEM;
 }
 
+static void
+armed_close(struct vs_lcore *lc)
+{
+	uint16_t i;
+
+	for (i = 0; i < lc->nb_armed; i++)
+		if (lc->armed[i].kfd >= 0)
+			close(lc->armed[i].kfd);
+	lc->nb_armed = 0;
+}
+
+void
+vs_fwd_wake_all(void)
+{
+	uint64_t one = 1;
+	unsigned int i;
+
+	for (i = 0; i < fwd.nb; i++)
+		if (atomic_load_explicit(&fwd.lc[i]->sleeping,
+					 memory_order_acquire) &&
+		    write(fwd.lc[i]->wakefd, &one, sizeof(one)) < 0)
+			FWD_LOG(DEBUG, "wake lcore %u: %s\n",
+				fwd.lc[i]->lcore_id, strerror(errno));
+}
+
 void
 vs_fwd_fini(void)
 {
@@ -130,6 +195,11 @@ vs_fwd_fini(void)
 	for (i = 0; i < RTE_MAX_LCORE; i++) {
 		if (fwd.lc[i] == NULL)
 			continue;
+		armed_close(fwd.lc[i]);
+		if (fwd.lc[i]->epfd >= 0)
+			close(fwd.lc[i]->epfd);
+		if (fwd.lc[i]->wakefd >= 0)
+			close(fwd.lc[i]->wakefd);
 		rte_free(atomic_load(&fwd.lc[i]->poll));
 		rte_free(fwd.lc[i]);
 		fwd.lc[i] = NULL;
@@ -181,6 +251,7 @@ vs_fwd_rebalance(void)
 	}
 	for (i = 0; i < fwd.nb; i++)
 		old[i] = atomic_exchange(&fwd.lc[i]->poll, nl[i]);
+	vs_fwd_wake_all();
 	vs_fwd_synchronize();
 	for (i = 0; i < fwd.nb; i++)
 		rte_free(old[i]);
@@ -313,6 +384,181 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in, struct rte_mbuf **pkts,
 	}
 }
 
+/* Arm (or disarm) kicks on everything this lcore sleeps on. */
+static void
+arm_all(struct vs_lcore *lc, bool on)
+{
+	uint16_t i;
+
+	for (i = 0; i < lc->nb_armed; i++) {
+		struct vs_port *p = vs_port_get(lc->armed[i].port_id);
+
+		if (p != NULL && p->ops->notify != NULL)
+			p->ops->notify(p, lc->armed[i].queue, on);
+	}
+}
+
+/*
+ * (Re)build the set this lcore sleeps on: its wake eventfd and a dup of
+ * the kick eventfd of each of its vhost rx queues. The dup keeps the
+ * eventfd ours even if librte_vhost closes its copy while we sleep.
+ */
+static int
+epoll_rebuild(struct vs_lcore *lc, const struct vs_poll_list *pl, uint32_t gen)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	uint16_t i;
+
+	armed_close(lc);
+	if (lc->epfd >= 0)
+		close(lc->epfd);
+	lc->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (lc->epfd < 0)
+		return -errno;
+	ev.data.u64 = WAKE_CTL;
+	if (epoll_ctl(lc->epfd, EPOLL_CTL_ADD, lc->wakefd, &ev) != 0)
+		return -errno;
+	for (i = 0; i < pl->n && lc->nb_armed < VS_MAX_ARMED; i++) {
+		struct vs_port *p = vs_port_get(pl->q[i].port_id);
+		struct vs_armed *a = &lc->armed[lc->nb_armed];
+		int fd;
+
+		if (p == NULL)
+			continue;
+		a->port_id = pl->q[i].port_id;
+		a->queue = pl->q[i].queue;
+		a->kfd = -1;
+		fd = p->ops->kickfd ? p->ops->kickfd(p, a->queue) : -1;
+		if (fd >= 0)
+			a->kfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (a->kfd >= 0) {
+			ev.data.u64 = lc->nb_armed;
+			if (epoll_ctl(lc->epfd, EPOLL_CTL_ADD, a->kfd, &ev) !=
+			    0) {
+				close(a->kfd);
+				a->kfd = -1;
+			}
+		}
+		lc->nb_armed++;
+	}
+	lc->ep_gen = gen;
+	lc->ep_poll = pl;
+	return 0;
+}
+
+/*
+ * The busy-loop timeout (the kernel's VHOST_SET_VRING_BUSYLOOP_TIMEOUT):
+ * once every rx queue of this lcore has been empty for longer than its
+ * timeout, arm the guests' kicks, look at every ring once more, and sleep
+ * until a kick, a control wake-up or a bounded time. Returns true if it
+ * slept or forwarded.
+ */
+static bool
+try_sleep(struct vs_lcore *lc, struct vs_poll_list *pl, uint64_t now)
+{
+	struct rte_mbuf *pkts[VS_MAX_BURST];
+	struct epoll_event evs[32];
+	uint64_t max_us = VS_SLEEP_MAX_US, t0, v;
+	struct timespec ts;
+	uint32_t gen;
+	uint16_t i, n;
+	int nev, k;
+
+	for (i = 0; i < pl->n; i++) {
+		struct vs_rxq *q = &pl->q[i];
+		struct vs_port *p = vs_port_get(q->port_id);
+		uint64_t t;
+
+		if (p == NULL)
+			continue;
+		t = atomic_load_explicit(&p->busyloop_tsc[q->queue],
+					 memory_order_relaxed);
+		if (t == 0 || now - q->last_pkt < t)
+			return false;
+		/*
+		 * No kick to wake us (an ethdev): poll it every timeout. A
+		 * vhost port without a guest needs nothing: new_device wakes
+		 * us (vs_port_kick_gen_bump).
+		 */
+		if (p->ops->kickfd == NULL)
+			max_us = RTE_MIN(max_us,
+					 (uint64_t)atomic_load(
+						 &p->busyloop_us[q->queue]));
+	}
+	gen = vs_port_kick_gen();
+	if (gen != lc->ep_gen || pl != lc->ep_poll)
+		if (epoll_rebuild(lc, pl, gen) < 0)
+			return false;
+	atomic_store_explicit(&lc->sleeping, true, memory_order_release);
+	arm_all(lc, true);
+	/*
+	 * The lost wake-up race: a guest that published a frame before it saw
+	 * notifications enabled did not kick. Order the arming store before
+	 * the ring loads (the virtio spec's "driver must re-check after
+	 * enabling" from our side), then look at every ring once more.
+	 */
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (i = 0; i < pl->n; i++) {
+		struct vs_port *p = vs_port_get(pl->q[i].port_id);
+
+		if (p == NULL || !atomic_load(&p->enabled))
+			continue;
+		n = p->ops->rx(p, pl->q[i].queue, pkts, fwd.burst);
+		if (n == 0)
+			continue;
+		atomic_store(&lc->sleeping, false);
+		arm_all(lc, false);
+		p->stats[lc->lcore_id].rx_pkts += n;
+		for (k = 0; k < n; k++)
+			p->stats[lc->lcore_id].rx_bytes +=
+				rte_pktmbuf_pkt_len(pkts[k]);
+		p->rxq_pkts[pl->q[i].queue] += n;
+		pl->q[i].last_pkt = now;
+		lc->pkts += n;
+		fwd_burst(lc, p, pkts, n, now);
+		txbuf_flush(lc);
+		return true;
+	}
+
+	t0 = rte_rdtsc();
+	ts.tv_sec = max_us / 1000000;
+	ts.tv_nsec = (max_us % 1000000) * 1000;
+	/* Asleep, this lcore holds no reference: RCU must not wait for it. */
+	rte_rcu_qsbr_thread_offline(fwd.qsbr, lc->idx);
+	nev = fwd.quit ? 0
+		       : epoll_pwait2(lc->epfd, evs, RTE_DIM(evs), &ts, NULL);
+	if (nev < 0 && errno == ENOSYS) /* kernels before 5.11: ms only */
+		nev = epoll_wait(lc->epfd, evs, RTE_DIM(evs),
+				 (max_us + 999) / 1000);
+	rte_rcu_qsbr_thread_online(fwd.qsbr, lc->idx);
+	atomic_store_explicit(&lc->sleeping, false, memory_order_release);
+
+	lc->sleeps++;
+	if (nev <= 0)
+		lc->wake_timer++;
+	for (k = 0; k < nev; k++) {
+		uint64_t idx = evs[k].data.u64;
+
+		if (idx == WAKE_CTL) {
+			if (read(lc->wakefd, &v, sizeof(v)) < 0)
+				v = 0;
+			lc->wake_ctl++;
+			continue;
+		}
+		/* Drain the kick: the eventfd stays readable until read. */
+		if (read(lc->armed[idx].kfd, &v, sizeof(v)) == sizeof(v)) {
+			struct vs_port *p = vs_port_get(lc->armed[idx].port_id);
+
+			if (p != NULL)
+				p->rxq_kicks[lc->armed[idx].queue]++;
+		}
+		lc->wake_kick++;
+	}
+	arm_all(lc, false);
+	lc->sleep_cycles += rte_rdtsc() - t0;
+	return true;
+}
+
 static int
 fwd_loop(void *arg)
 {
@@ -345,6 +591,7 @@ fwd_loop(void *arg)
 			st = &p->stats[lc->lcore_id];
 			st->rx_pkts += n;
 			p->rxq_pkts[pl->q[i].queue] += n;
+			pl->q[i].last_pkt = prev;
 			for (k = 0; k < n; k++)
 				st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
 			got += n;
@@ -359,6 +606,8 @@ fwd_loop(void *arg)
 			lc->pkts += got;
 		} else {
 			lc->idle_cycles += now - prev;
+			if (pl != NULL && try_sleep(lc, pl, now))
+				now = rte_rdtsc(); /* sleep is not idle time */
 		}
 		prev = now;
 	}
@@ -390,7 +639,13 @@ vs_fwd_start(void)
 void
 vs_fwd_stop(void)
 {
+	unsigned int i;
+	uint64_t one = 1;
+
 	fwd.quit = true;
+	for (i = 0; i < fwd.nb; i++)
+		if (write(fwd.lc[i]->wakefd, &one, sizeof(one)) < 0)
+			FWD_LOG(DEBUG, "wake: %s\n", strerror(errno));
 	rte_eal_mp_wait_lcore();
 }
 
@@ -409,6 +664,12 @@ vs_fwd_lcore_info(unsigned int idx, struct vs_fwd_lcore_info *info)
 	info->busy_cycles = lc->busy_cycles;
 	info->idle_cycles = lc->idle_cycles;
 	info->pkts = lc->pkts;
+	info->sleeping = atomic_load(&lc->sleeping);
+	info->sleeps = lc->sleeps;
+	info->wake_kick = lc->wake_kick;
+	info->wake_timer = lc->wake_timer;
+	info->wake_ctl = lc->wake_ctl;
+	info->sleep_cycles = lc->sleep_cycles;
 	return 0;
 }
 

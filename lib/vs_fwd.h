@@ -15,6 +15,7 @@
  * what it unpublished after vs_fwd_synchronize().
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_rcu_qsbr.h>
@@ -28,6 +29,12 @@ struct vs_fwd_lcore_info {
 	uint64_t busy_cycles; /**< Cycles of loops that moved packets. */
 	uint64_t idle_cycles; /**< Cycles of empty loops. */
 	uint64_t pkts; /**< Frames received. */
+	bool sleeping; /**< Asleep (busy-loop timeout passed). */
+	uint64_t sleeps;
+	uint64_t wake_kick; /**< Woken by a guest's kick. */
+	uint64_t wake_timer; /**< Woken by the bounded sleep time. */
+	uint64_t wake_ctl; /**< Woken by a control change. */
+	uint64_t sleep_cycles; /**< TSC cycles asleep. */
 };
 
 /**
@@ -56,6 +63,12 @@ void vs_fwd_synchronize(void);
  * @return 0, or -ENOMEM (the old lists stay).
  */
 int vs_fwd_rebalance(void);
+
+/**
+ * Wake every sleeping lcore: a poll list, a port or a guest's kick
+ * eventfds changed. Any thread.
+ */
+void vs_fwd_wake_all(void);
 
 /** Launch the loops on the worker lcores. */
 int vs_fwd_start(void);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Lcore commands: lcore/show, lcore/rebalance. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,7 +65,96 @@ cmd_lcore_rebalance(int argc, const char *const *argv, json_t **res, char *err,
 	return cmd_lcore_show(0, NULL, res, err, errlen);
 }
 
+static int
+cmd_busyloop_set(int argc, const char *const *argv, json_t **res, char *err,
+		 size_t errlen)
+{
+	unsigned long usec, q = 0;
+	bool all = strcmp(argv[0], "all") == 0;
+	struct vs_port *p = NULL;
+	unsigned int n = 0;
+	uint16_t i;
+
+	if (!all && (p = vs_port_lookup(argv[0])) == NULL)
+		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
+				  "no port '%s' (a port name or id, or all)",
+				  argv[0]);
+	if (vs_cmd_parse_uint(argv[argc - 1], 10000000, &usec) != 0)
+		return vs_cmd_err(
+			err, errlen, VS_RPC_INVALID_PARAMS,
+			"USEC '%s' must be 0..10000000 (0 = poll forever)",
+			argv[argc - 1]);
+	if (argc == 3 &&
+	    (all || vs_cmd_parse_uint(argv[1], UINT16_MAX, &q) != 0 ||
+	     q >= p->nb_rxq))
+		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
+				  "QUEUE '%s' is not an rx queue of '%s'",
+				  argv[1], argv[0]);
+	for (i = 0; i < vs_port_count(); i++) {
+		struct vs_port *k = vs_port_get(i);
+
+		if (k == NULL || (!all && k != p))
+			continue;
+		vs_port_set_busyloop(k, argc == 3 ? (int)q : -1, usec);
+		n++;
+	}
+	if (all)
+		vs_port_set_default_busyloop(usec);
+	vs_fwd_wake_all();
+	*res = json_pack("{s:i, s:I}", "ports", n, "busyloop_us",
+			 (json_int_t)usec);
+	return 0;
+}
+
+static int
+cmd_busyloop_show(int argc, const char *const *argv, json_t **res, char *err,
+		  size_t errlen)
+{
+	uint16_t ports[MAX_RXQS], queues[MAX_RXQS];
+	struct vs_fwd_lcore_info li;
+	json_t *a = json_array();
+	unsigned int i;
+	int n, k;
+
+	for (i = 0; vs_fwd_lcore_info(i, &li) == 0; i++) {
+		uint64_t total =
+			li.busy_cycles + li.idle_cycles + li.sleep_cycles;
+		char qs[2048] = "";
+		size_t off = 0;
+
+		n = vs_fwd_lcore_rxqs(i, ports, queues, MAX_RXQS);
+		for (k = 0; k < n && off < sizeof(qs) - 48; k++) {
+			struct vs_port *p = vs_port_get(ports[k]);
+
+			off += snprintf(
+				qs + off, sizeof(qs) - off, "%s%s:%u=%u",
+				k ? " " : "", p ? p->name : "?", queues[k],
+				p ? vs_port_get_busyloop(p, queues[k]) : 0);
+		}
+		json_array_append_new(
+			a,
+			json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:f, s:s}",
+				  "lcore", li.lcore_id, "state",
+				  li.sleeping ? "sleeping" : "polling",
+				  "sleeps", (json_int_t)li.sleeps,
+				  "wakeups_kick", (json_int_t)li.wake_kick,
+				  "wakeups_timer", (json_int_t)li.wake_timer,
+				  "wakeups_ctl", (json_int_t)li.wake_ctl,
+				  "asleep_pct",
+				  total ? 100.0 * li.sleep_cycles / total : 0.0,
+				  "busyloop_us", qs));
+	}
+	*res = a;
+	return 0;
+}
+
 static const struct vs_cmd fwd_cmds[] = {
+	{ "busyloop/set", "PORT|all [QUEUE] USEC",
+	  "busy-loop timeout: poll an idle rx queue USEC us, then sleep until a kick (0 = poll forever)",
+	  2, 3, NULL, cmd_busyloop_set },
+	{ "busyloop/show", "",
+	  "per lcore: polling or sleeping, sleeps, wake-ups, share of time asleep, per-queue timeouts",
+	  0, 0, "busyloop", cmd_busyloop_show },
 	{ "lcore/show", "",
 	  "forwarding lcores: rx queues, busy and idle cycles, cycles per packet",
 	  0, 0, "lcores", cmd_lcore_show },

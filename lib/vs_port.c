@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
@@ -21,6 +22,54 @@ static struct vs_port *_Atomic ports[VS_MAX_PORTS];
 static uint16_t nb_slots;
 /* Serializes writers of the table (control thread, launcher). */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static _Atomic uint32_t kick_gen;
+static uint32_t default_busyloop_us;
+
+uint32_t
+vs_port_kick_gen(void)
+{
+	return atomic_load_explicit(&kick_gen, memory_order_acquire);
+}
+
+void
+vs_port_kick_gen_bump(void)
+{
+	atomic_fetch_add_explicit(&kick_gen, 1, memory_order_release);
+	vs_fwd_wake_all();
+}
+
+void
+vs_port_set_default_busyloop(uint32_t usec)
+{
+	default_busyloop_us = usec;
+}
+
+int
+vs_port_set_busyloop(struct vs_port *port, int queue, uint32_t usec)
+{
+	uint64_t tsc = (uint64_t)usec * rte_get_tsc_hz() / 1000000;
+	int q;
+
+	if (queue >= port->nb_rxq)
+		return -EINVAL;
+	for (q = 0; q < port->nb_rxq; q++) {
+		if (queue >= 0 && q != queue)
+			continue;
+		atomic_store(&port->busyloop_us[q], usec);
+		/* A nonzero timeout never rounds down to "poll forever". */
+		atomic_store(&port->busyloop_tsc[q], usec && !tsc ? 1 : tsc);
+	}
+	return 0;
+}
+
+uint32_t
+vs_port_get_busyloop(const struct vs_port *port, uint16_t queue)
+{
+	return queue < VS_PORT_MAX_QUEUES
+		? atomic_load(&port->busyloop_us[queue])
+		: 0;
+}
 
 static const char *const drop_names[] = {
 #define VS_DROP_NAME(e, n, s) [VS_DROP_##e] = n,
@@ -136,6 +185,7 @@ vs_port_register(struct vs_port *port)
 	if (i == VS_MAX_PORTS)
 		goto out;
 	port->id = i;
+	vs_port_set_busyloop(port, -1, default_busyloop_us);
 	atomic_store_explicit(&ports[i], port, memory_order_release);
 	if (i >= n)
 		__atomic_store_n(&nb_slots, i + 1, __ATOMIC_RELEASE);
@@ -177,6 +227,7 @@ void
 vs_port_set_enabled(struct vs_port *port, bool enable)
 {
 	atomic_store_explicit(&port->enabled, enable, memory_order_release);
+	vs_fwd_wake_all();
 	/* Once every lcore has seen it, none is inside the port's rings. */
 	vs_fwd_synchronize();
 }

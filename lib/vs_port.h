@@ -108,6 +108,19 @@ void vs_port_stats_clear(struct vs_port *port);
  */
 void vs_port_set_enabled(struct vs_port *port, bool enable);
 
+/**
+ * Set the busy-loop timeout of rx queue @p queue of @p port (every queue
+ * if @p queue is -1), in microseconds; 0 = poll forever.
+ * @return 0, or -EINVAL (no such queue).
+ */
+int vs_port_set_busyloop(struct vs_port *port, int queue, uint32_t usec);
+
+/** The busy-loop timeout of an rx queue, in microseconds. */
+uint32_t vs_port_get_busyloop(const struct vs_port *port, uint16_t queue);
+
+/** The timeout new ports start with (--busyloop-timeout). */
+void vs_port_set_default_busyloop(uint32_t usec);
+
 /** One vring as vring/show reports it (the seed's vhost_vring_*). */
 struct vs_vring_info {
 	uint16_t vring; /**< librte_vhost index: 2q guest RX, 2q+1 TX */
@@ -127,6 +140,8 @@ struct vs_vring_info {
 	bool guest_notify; /**< guest kicks us (we let it) */
 	uint64_t packets; /**< through this vring */
 	uint64_t calls; /**< interrupts raised to the guest */
+	uint64_t kicks; /**< kicks that woke a sleeping lcore */
+	uint32_t busyloop_us; /**< guest TX vrings: busy-loop timeout */
 };
 
 /**

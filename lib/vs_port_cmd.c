@@ -232,9 +232,10 @@ static json_t *
 vring_json(const struct vs_port *p, const struct vs_vring_info *v)
 {
 	char a[3][32], lg[32];
+	json_t *o;
 
-	return json_pack(
-		"{s:i, s:i, s:s, s:b, s:i, s:i, s:i, s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:s, s:I, s:I}",
+	o = json_pack(
+		"{s:i, s:i, s:s, s:b, s:i, s:i, s:i, s:s, s:s, s:s, s:s, s:b, s:i, s:i}",
 		"vring", v->vring, "queue", v->queue, "direction",
 		v->guest_tx ? "guest_tx" : "guest_rx", "enabled", v->enabled,
 		"size", v->size, "last_avail_idx", v->last_avail_idx,
@@ -243,9 +244,25 @@ vring_json(const struct vs_port *p, const struct vs_vring_info *v)
 		hex64(a[1], sizeof(a[1]), v->avail), "used",
 		hex64(a[2], sizeof(a[2]), v->used), "log_guest_addr",
 		hex64(lg, sizeof(lg), v->log_guest_addr), "log", v->log,
-		"kickfd", v->kickfd, "callfd", v->callfd, "notification",
-		v->guest_notify ? "enabled" : "disabled (polling)", "packets",
-		(json_int_t)v->packets, "calls", (json_int_t)v->calls);
+		"kickfd", v->kickfd, "callfd", v->callfd);
+	if (o == NULL)
+		return NULL;
+	/*
+	 * Guest TX vrings: kicks are armed only while the owning lcore
+	 * sleeps; otherwise it polls and the guest is told not to kick.
+	 */
+	json_object_set_new(o, "notification",
+			    json_string(!v->guest_tx ? "-"
+						: v->guest_notify
+						? "armed (sleeping)"
+						: "off (polling)"));
+	json_object_set_new(o, "busyloop_us",
+			    v->guest_tx ? json_integer(v->busyloop_us)
+					: json_null());
+	json_object_set_new(o, "packets", json_integer(v->packets));
+	json_object_set_new(o, "kicks", json_integer(v->kicks));
+	json_object_set_new(o, "calls", json_integer(v->calls));
+	return o;
 }
 
 static int

@@ -50,6 +50,13 @@ struct vs_port_ops {
 	uint16_t (*nb_txq)(const struct vs_port *p);
 	void (*info)(const struct vs_port *p, struct vs_port_info *info);
 	/*
+	 * Sleeping lcores. notify() arms (or disarms) the guest's kicks on rx
+	 * queue @q; kickfd() is the eventfd a kick arrives on, or -1. Ports
+	 * without them (ethdevs) are polled by a bounded sleep instead.
+	 */
+	void (*notify)(struct vs_port *p, uint16_t q, bool on);
+	int (*kickfd)(const struct vs_port *p, uint16_t q);
+	/*
 	 * Whether the device reports carrier; asked only when a send failed,
 	 * to tell port_down from tx_full. Optional: no op means up.
 	 */
@@ -90,10 +97,22 @@ struct vs_port {
 	};
 	/* Per queue: rx written by the owner lcore, tx added per burst. */
 	uint64_t rxq_pkts[VS_PORT_MAX_QUEUES];
+	uint64_t rxq_kicks[VS_PORT_MAX_QUEUES];
+	_Atomic bool rxq_armed[VS_PORT_MAX_QUEUES];
+	/* Busy-loop timeout per rx queue (VHOST_SET_VRING_BUSYLOOP_TIMEOUT). */
+	_Atomic uint32_t busyloop_us[VS_PORT_MAX_QUEUES];
+	_Atomic uint64_t busyloop_tsc[VS_PORT_MAX_QUEUES];
 	_Atomic uint64_t txq_pkts[VS_PORT_MAX_QUEUES];
 	/* One slot per EAL lcore, plus one for non-EAL threads. */
 	struct vs_port_lstats stats[RTE_MAX_LCORE + 1];
 };
+
+/*
+ * Bumped whenever a guest's kick eventfds may have changed (new_device,
+ * destroy_device, vring_state_changed): sleeping lcores fetch them again.
+ */
+uint32_t vs_port_kick_gen(void);
+void vs_port_kick_gen_bump(void);
 
 /* Publish @p port in the table; assigns its id. */
 int vs_port_register(struct vs_port *port);

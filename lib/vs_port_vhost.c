@@ -108,6 +108,28 @@ vhost_nb_txq(const struct vs_port *p)
 }
 
 static void
+vhost_notify(struct vs_port *p, uint16_t q, bool on)
+{
+	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
+
+	if (vid >= 0 && q < p->vhost.nr_qp)
+		rte_vhost_enable_guest_notification(vid, VRING_TX(q), on);
+	atomic_store_explicit(&p->rxq_armed[q], on, memory_order_relaxed);
+}
+
+static int
+vhost_kickfd(const struct vs_port *p, uint16_t q)
+{
+	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
+	struct rte_vhost_vring vr;
+
+	if (vid < 0 || q >= p->vhost.nr_qp ||
+	    rte_vhost_get_vhost_vring(vid, VRING_TX(q), &vr) != 0)
+		return -1;
+	return vr.kickfd;
+}
+
+static void
 vhost_info(const struct vs_port *p, struct vs_port_info *info)
 {
 	strlcpy(info->path, p->vhost.path, sizeof(info->path));
@@ -137,6 +159,8 @@ static const struct vs_port_ops vhost_ops = {
 	.tx_copies = true,
 	.nb_txq = vhost_nb_txq,
 	.info = vhost_info,
+	.notify = vhost_notify,
+	.kickfd = vhost_kickfd,
 	.destroy = vhost_destroy,
 };
 
@@ -159,7 +183,11 @@ new_device(int vid)
 	for (i = 0; i < nr; i++)
 		rte_vhost_enable_guest_notification(vid, i, 0);
 	atomic_store_explicit(&p->vhost.vid, vid, memory_order_release);
+	for (i = 0; i < VS_PORT_MAX_QUEUES; i++)
+		atomic_store(&p->rxq_armed[i], false);
 	atomic_store_explicit(&p->link_up, true, memory_order_release);
+	/* Sleeping lcores must fetch the new kick eventfds. */
+	vs_port_kick_gen_bump();
 	PORT_LOG(INFO,
 		 "port %u %s: link up (vid %d, %u queue pairs, numa %d)\n",
 		 p->id, p->name, vid, p->vhost.nr_qp, numa);
@@ -181,6 +209,7 @@ destroy_device(int vid)
 	 * is inside a dequeue or enqueue on them.
 	 */
 	vs_fwd_synchronize();
+	vs_port_kick_gen_bump();
 	PORT_LOG(INFO, "port %u %s: link down (vid %d)\n", p->id, p->name, vid);
 }
 
@@ -202,6 +231,8 @@ vring_state_changed(int vid, uint16_t vring, int enable)
 		else
 			atomic_fetch_and(&p->vhost.rx_enabled, ~bit);
 	}
+	/* A new kick eventfd comes with SET_VRING_KICK before enabling. */
+	vs_port_kick_gen_bump();
 	PORT_LOG(DEBUG, "port %u %s: vring %u %s\n", p->id, p->name, vring,
 		 enable ? "enabled" : "disabled");
 	return 0;
@@ -406,7 +437,12 @@ vs_port_vring_info(const struct vs_port *p, uint16_t idx,
 	else
 		vi->enabled = !!(atomic_load(&p->vhost.rx_enabled) &
 				 (1u << vi->queue));
-	vi->guest_notify = false; /* the lcores poll: notifications off */
+	if (vi->queue < VS_PORT_MAX_QUEUES && vi->guest_tx) {
+		/* Armed while the owning lcore sleeps (busy-loop timeout). */
+		vi->guest_notify = atomic_load(&p->rxq_armed[vi->queue]);
+		vi->kicks = p->rxq_kicks[vi->queue];
+		vi->busyloop_us = atomic_load(&p->busyloop_us[vi->queue]);
+	}
 	if (vi->queue < VS_PORT_MAX_QUEUES)
 		vi->packets = vi->guest_tx
 			? p->rxq_pkts[vi->queue]

@@ -136,6 +136,7 @@ vs_switch_start(const struct vs_conf *conf)
 		       conf->fdb_size, rte_strerror(-ret));
 		goto fail_pool;
 	}
+	vs_port_set_default_busyloop(conf->busyloop_us);
 	ret = vs_port_ethdev_probe_all(vs_fwd_nb_lcores());
 	if (ret < 0)
 		goto fail_ports;
