@@ -30,6 +30,10 @@ TESTPMD = shutil.which("dpdk-testpmd") or "/usr/bin/dpdk-testpmd"
 # CPU plan for 2 cores: the switch's forwarding lcore on CPU 1, guests'
 # forwarding lcores on CPU 0, main lcores sleeping.
 SWITCH_LCORES = os.environ.get("VS_SWITCH_LCORES", "0,1")
+# VS_BUSYLOOP=USEC runs every switch with that busy-loop timeout: its
+# forwarding lcore sleeps when idle, so guests and switch can share CPUs
+# (e.g. VS_SWITCH_LCORES=0@0,1@0 puts its datapath on CPU 0 too).
+BUSYLOOP = os.environ.get("VS_BUSYLOOP")
 GUEST_LCORES = os.environ.get("VS_GUEST_LCORES", "0@0,1@0")
 
 
@@ -139,11 +143,12 @@ class Switch:
         self.proc = None
 
     def argv(self):
-        a = [SWITCH_BIN, "-l", self.lcores, "--no-huge", "-m", "512",
+        a = [SWITCH_BIN, "--lcores", self.lcores, "--no-huge", "-m", "512",
              "--file-prefix", self.prefix, "--no-pci"]
         for v in self.vdevs:
             a += ["--vdev", v]
-        return a + self.eal + ["--"] + self.args
+        extra = ["--busyloop-timeout", BUSYLOOP] if BUSYLOOP else []
+        return a + self.eal + ["--"] + extra + self.args
 
     def start(self, wait=True):
         self.proc = Proc(self.argv(), self.log)
