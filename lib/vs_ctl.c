@@ -19,6 +19,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 
+#include "vs_capture.h"
 #include "vs_cmd.h"
 #include "vs_ctl.h"
 #include "vs_fdb.h"
@@ -242,7 +243,7 @@ ctl_thread(void *arg)
 	uint64_t next_age = 0, hz = rte_get_tsc_hz();
 	time_t next_idle = 0;
 	unsigned int i;
-	int n;
+	int n, capturing = 0;
 
 	/*
 	 * An lcore id of our own: rte_hash's per-lcore free-slot caches
@@ -254,7 +255,9 @@ ctl_thread(void *arg)
 	for (;;) {
 		uint64_t now;
 
-		n = epoll_wait(ctl.epfd, evs, RTE_DIM(evs), 200);
+		/* A capture in progress is written every 10 ms. */
+		n = epoll_wait(ctl.epfd, evs, RTE_DIM(evs),
+			       capturing ? 10 : 200);
 		for (i = 0; i < (unsigned int)(n > 0 ? n : 0); i++) {
 			struct client *c = evs[i].data.ptr;
 
@@ -271,6 +274,7 @@ ctl_thread(void *arg)
 					client_read(c);
 			}
 		}
+		capturing = vs_capture_poll();
 		now = rte_get_tsc_cycles();
 		if (now >= next_age) {
 			vs_fdb_age(now);

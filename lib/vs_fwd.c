@@ -514,6 +514,9 @@ try_sleep(struct vs_lcore *lc, struct vs_poll_list *pl, uint64_t now)
 				rte_pktmbuf_pkt_len(pkts[k]);
 		p->rxq_pkts[pl->q[i].queue] += n;
 		pl->q[i].last_pkt = now;
+		if (unlikely(atomic_load(&p->capture) != NULL))
+			vs_capture_burst(atomic_load(&p->capture), pkts, n,
+					 VS_CAPTURE_RX);
 		lc->pkts += n;
 		fwd_burst(lc, p, pkts, n, now);
 		txbuf_flush(lc);
@@ -579,6 +582,7 @@ fwd_loop(void *arg)
 		for (i = 0; pl != NULL && i < pl->n; i++) {
 			struct vs_port *p = vs_port_get(pl->q[i].port_id);
 			struct vs_port_lstats *st;
+			struct vs_capture *cap;
 			uint16_t n, k;
 
 			if (p == NULL ||
@@ -592,6 +596,10 @@ fwd_loop(void *arg)
 			st->rx_pkts += n;
 			p->rxq_pkts[pl->q[i].queue] += n;
 			pl->q[i].last_pkt = prev;
+			cap = atomic_load_explicit(&p->capture,
+						   memory_order_acquire);
+			if (unlikely(cap != NULL))
+				vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
 			for (k = 0; k < n; k++)
 				st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
 			got += n;

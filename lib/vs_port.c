@@ -289,6 +289,7 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
 	uint64_t bytes = 0, dropped_bytes = 0;
 	uint16_t nq, q, sent = 0, i;
+	struct vs_capture *cap;
 	bool lock;
 
 	if (unlikely(!vs_port_up(p))) {
@@ -302,6 +303,10 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 	}
 	for (i = 0; i < n; i++)
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	/* Captured as handed to the port: frames then dropped included. */
+	cap = atomic_load_explicit(&p->capture, memory_order_acquire);
+	if (unlikely(cap != NULL))
+		vs_capture_burst(cap, pkts, n, VS_CAPTURE_TX);
 	q = lc % nq;
 	/*
 	 * vhost rings need no lock here: librte_vhost takes the vring's

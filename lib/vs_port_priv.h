@@ -10,6 +10,7 @@
 #include <rte_log.h>
 #include <rte_spinlock.h>
 
+#include "vs_capture.h"
 #include "vs_port.h"
 
 extern int vs_logtype_port;
@@ -86,6 +87,8 @@ struct vs_port {
 	uint16_t nb_rxq;
 	uint16_t nb_txq;
 	int socket_id;
+	/* A packet capture in progress, or NULL (vs_capture.c). */
+	struct vs_capture *_Atomic capture;
 	/* Set when fewer tx queues than forwarding lcores (ethdev only). */
 	bool tx_shared;
 	rte_spinlock_t tx_lock[VS_PORT_MAX_QUEUES];

@@ -164,17 +164,33 @@ static const struct vs_port_ops vhost_ops = {
 	.destroy = vhost_destroy,
 };
 
+/*
+ * Guest RX vrings each device (vid) enabled. Kept per vid, not per port: a
+ * server socket can hold two connections at once (a VM migrating on the
+ * same host: the new QEMU connects before the old one leaves), and the
+ * new device's SET_VRING_ENABLE comes before its new_device.
+ */
+static _Atomic uint32_t vid_rx_enabled[RTE_MAX_VHOST_DEVICE];
+
 static int
 new_device(int vid)
 {
 	struct vs_port *p = port_of_vid(vid);
 	uint16_t nr, i;
-	int numa;
+	int numa, old;
 
-	if (p == NULL)
+	if (p == NULL || vid < 0 || vid >= RTE_MAX_VHOST_DEVICE)
 		return -1;
 	nr = rte_vhost_get_vring_num(vid);
 	numa = rte_vhost_get_numa_node(vid);
+	old = atomic_load(&p->vhost.vid);
+	if (old >= 0) {
+		/* The newest connection takes the port over. */
+		PORT_LOG(INFO, "port %u %s: vid %d replaces vid %d\n", p->id,
+			 p->name, vid, old);
+		atomic_store_explicit(&p->vhost.vid, -1, memory_order_release);
+		vs_fwd_synchronize();
+	}
 	p->vhost.nr_qp = RTE_MIN(nr / 2, p->nb_rxq);
 	p->vhost.pool = vs_mbuf_pool(numa);
 	if (numa >= 0)
@@ -182,9 +198,13 @@ new_device(int vid)
 	/* The lcores poll: guests need not kick. */
 	for (i = 0; i < nr; i++)
 		rte_vhost_enable_guest_notification(vid, i, 0);
-	atomic_store_explicit(&p->vhost.vid, vid, memory_order_release);
 	for (i = 0; i < VS_PORT_MAX_QUEUES; i++)
 		atomic_store(&p->rxq_armed[i], false);
+	atomic_store(
+		&p->vhost.rx_enabled,
+		atomic_load(&vid_rx_enabled[vid]) &
+			(p->nb_rxq >= 32 ? UINT32_MAX : (1u << p->nb_rxq) - 1));
+	atomic_store_explicit(&p->vhost.vid, vid, memory_order_release);
 	atomic_store_explicit(&p->link_up, true, memory_order_release);
 	/* Sleeping lcores must fetch the new kick eventfds. */
 	vs_port_kick_gen_bump();
@@ -198,11 +218,20 @@ static void
 destroy_device(int vid)
 {
 	struct vs_port *p = port_of_vid(vid);
+	int cur = vid;
 
+	if (vid >= 0 && vid < RTE_MAX_VHOST_DEVICE)
+		atomic_store(&vid_rx_enabled[vid], 0);
 	if (p == NULL)
 		return;
+	if (!atomic_compare_exchange_strong(&p->vhost.vid, &cur, -1)) {
+		/* An older connection leaving: the port is someone else's. */
+		vs_fwd_synchronize();
+		PORT_LOG(INFO, "port %u %s: vid %d gone (port has vid %d)\n",
+			 p->id, p->name, vid, cur);
+		return;
+	}
 	atomic_store_explicit(&p->link_up, false, memory_order_release);
-	atomic_store_explicit(&p->vhost.vid, -1, memory_order_release);
 	atomic_store_explicit(&p->vhost.rx_enabled, 0, memory_order_relaxed);
 	/*
 	 * librte_vhost frees the rings when this returns: wait until no lcore
@@ -220,16 +249,21 @@ vring_state_changed(int vid, uint16_t vring, int enable)
 	uint32_t bit;
 
 	/* vring locks are held here: only flags, no librte_vhost calls. */
-	if (p == NULL)
+	if (p == NULL || vid < 0 || vid >= RTE_MAX_VHOST_DEVICE)
 		return 0;
 	if (vring % 2 == 0 && vring / 2 < 32) {
 		bit = 1u << (vring / 2);
-		if (vring / 2 >= p->nb_rxq)
-			return 0;
 		if (enable)
-			atomic_fetch_or(&p->vhost.rx_enabled, bit);
+			atomic_fetch_or(&vid_rx_enabled[vid], bit);
 		else
-			atomic_fetch_and(&p->vhost.rx_enabled, ~bit);
+			atomic_fetch_and(&vid_rx_enabled[vid], ~bit);
+		if (vring / 2 < p->nb_rxq &&
+		    atomic_load(&p->vhost.vid) == vid) {
+			if (enable)
+				atomic_fetch_or(&p->vhost.rx_enabled, bit);
+			else
+				atomic_fetch_and(&p->vhost.rx_enabled, ~bit);
+		}
 	}
 	/* A new kick eventfd comes with SET_VRING_KICK before enabling. */
 	vs_port_kick_gen_bump();

@@ -79,6 +79,8 @@ start_control(const struct vs_conf *conf)
 		if (ret == 0)
 			ret = vs_fwd_cmd_register();
 		if (ret == 0)
+			ret = vs_capture_cmd_register();
+		if (ret == 0)
 			ret = vs_cmd_telemetry_register();
 		if (ret < 0) {
 			SW_LOG(ERR, "cannot register commands: %s\n",
@@ -244,6 +246,7 @@ vs_switch_port_del(const char *name_or_id)
 	if (p->kind != VS_PORT_VHOST)
 		return -ENOTSUP;
 	id = p->id;
+	vs_capture_stop(p);
 	/* Unpublish, synchronize, destroy: no lcore can still see it. */
 	vs_port_unregister(p);
 	vs_fdb_flush(id);
@@ -325,9 +328,14 @@ vs_switch_print_stats(FILE *f)
 void
 vs_switch_stop(FILE *f)
 {
+	uint16_t i;
+
 	vs_ctl_stop();
 	if (sw.started)
 		vs_fwd_stop();
+	for (i = 0; i < vs_port_count(); i++)
+		if (vs_port_get(i) != NULL)
+			vs_capture_stop(vs_port_get(i));
 	sw.started = false;
 	if (f != NULL)
 		vs_switch_print_stats(f);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Switch commands: version, help, info, shutdown, port/add, port/del. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fnmatch.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <rte_common.h>
+#include <rte_log.h>
 #include <rte_version.h>
 
 #include "vs_cmd.h"
@@ -136,7 +139,96 @@ cmd_port_del(int argc, const char *const *argv, json_t **res, char *err,
 	return 0;
 }
 
+static const char *const level_names[] = {
+	[RTE_LOG_EMERG] = "emerg",     [RTE_LOG_ALERT] = "alert",
+	[RTE_LOG_CRIT] = "crit",       [RTE_LOG_ERR] = "err",
+	[RTE_LOG_WARNING] = "warning", [RTE_LOG_NOTICE] = "notice",
+	[RTE_LOG_INFO] = "info",       [RTE_LOG_DEBUG] = "debug",
+};
+
+/*
+ * rte_log has no iterator in 22.11: read the types back from
+ * rte_log_dump(), whose lines are "id N: NAME, level is LEVEL".
+ */
+static json_t *
+log_types(const char *pattern)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	json_t *a = json_array();
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return a;
+	rte_log_dump(f);
+	fclose(f);
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[128], level[32];
+		int id;
+
+		if (sscanf(line, "id %d: %127[^,], level is %31s", &id, name,
+			   level) != 3)
+			continue;
+		if (pattern != NULL && fnmatch(pattern, name, 0) != 0)
+			continue;
+		json_array_append_new(a,
+				      json_pack("{s:i, s:s, s:s}", "id", id,
+						"type", name, "level", level));
+	}
+	free(buf);
+	return a;
+}
+
+static int
+cmd_log_list(int argc, const char *const *argv, json_t **res, char *err,
+	     size_t errlen)
+{
+	*res = log_types(argc > 0 ? argv[0] : NULL);
+	return 0;
+}
+
+static int
+cmd_log_set(int argc, const char *const *argv, json_t **res, char *err,
+	    size_t errlen)
+{
+	unsigned long v;
+	unsigned int level = 0, i;
+	json_t *matched;
+
+	for (i = 1; i < RTE_DIM(level_names); i++)
+		if (strcmp(argv[1], level_names[i]) == 0)
+			level = i;
+	if (level == 0 && vs_cmd_parse_uint(argv[1], RTE_LOG_DEBUG, &v) == 0 &&
+	    v > 0)
+		level = v;
+	if (level == 0)
+		return vs_cmd_err(
+			err, errlen, VS_RPC_INVALID_PARAMS,
+			"LEVEL '%s': one of emerg alert crit err warning notice info debug, or 1..8",
+			argv[1]);
+	matched = log_types(argv[0]);
+	if (json_array_size(matched) == 0) {
+		json_decref(matched);
+		return vs_cmd_err(
+			err, errlen, VS_RPC_INVALID_PARAMS,
+			"PATTERN '%s' matches no log type (see log/list)",
+			argv[0]);
+	}
+	json_decref(matched);
+	if (rte_log_set_level_pattern(argv[0], level) != 0)
+		return vs_cmd_err(err, errlen, VS_RPC_FAILED,
+				  "cannot set '%s' to %s", argv[0], argv[1]);
+	*res = log_types(argv[0]);
+	return 0;
+}
+
 static const struct vs_cmd switch_cmds[] = {
+	{ "log/list", "[PATTERN]", "log types and their levels (rte_log)", 0, 1,
+	  "log", cmd_log_list },
+	{ "log/set", "PATTERN LEVEL",
+	  "set the level of the log types matching a glob, e.g. 'vswitch.*' debug",
+	  2, 2, NULL, cmd_log_set },
 	{ "version", "", "vhost-switch and DPDK versions", 0, 0, NULL,
 	  cmd_version },
 	{ "help", "[METHOD]", "methods with usage, or one method", 0, 1, NULL,

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * pcapng writer (draft-ietf-opsawg-pcapng): one Section Header Block, one
+ * Interface Description Block for the port, then an Enhanced Packet Block
+ * per frame with nanosecond timestamps and the direction in epb_flags.
+ * DPDK 22.11's librte_pcapng numbers interfaces by ethdev port and has no
+ * way to add a vhost port as an interface (rte_pcapng_add_interface came
+ * in 23.03), hence this small writer.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "vs_capture.h"
+#include "vs_cmd.h"
+#include "vs_fwd.h"
+#include "vs_port_priv.h"
+
+/*
+ * 4096 copies in flight: at 10 Mpps the writer, woken every 10 ms, would
+ * need 100000; a capture at line rate loses frames (counted as dropped in
+ * capture/stop), as dpdk-dumpcap does. Captures are for diagnosis.
+ */
+#define CAP_RING 4096
+#define CAP_MBUFS (CAP_RING + 1024)
+
+struct cap_meta {
+	uint64_t tsc;
+	uint32_t dir;
+};
+
+struct vs_capture {
+	FILE *f;
+	char file[PATH_MAX];
+	struct rte_ring *ring;
+	struct rte_mempool *mp;
+	_Atomic uint64_t
+		budget; /* frames still to take; UINT64_MAX = no limit */
+	_Atomic uint64_t dropped;
+	uint64_t written;
+	uint64_t tsc0;
+	uint64_t ns0;
+	uint64_t hz;
+};
+
+static struct vs_capture *active[VS_MAX_PORTS];
+static unsigned int cap_seq;
+
+static int
+put_block(FILE *f, uint32_t type, const void *body, uint32_t len)
+{
+	uint32_t total = 12 + ((len + 3) & ~3u);
+	static const uint8_t pad[4];
+
+	if (fwrite(&type, 4, 1, f) != 1 || fwrite(&total, 4, 1, f) != 1 ||
+	    (len && fwrite(body, len, 1, f) != 1) ||
+	    fwrite(pad, (4 - len % 4) % 4, 1, f) > 1 ||
+	    fwrite(&total, 4, 1, f) != 1)
+		return -EIO;
+	return 0;
+}
+
+/* Append option @p code of @p len bytes to @p buf at @p off. */
+static size_t
+put_opt(uint8_t *buf, size_t off, uint16_t code, const void *v, uint16_t len)
+{
+	memcpy(buf + off, &code, 2);
+	memcpy(buf + off + 2, &len, 2);
+	memcpy(buf + off + 4, v, len);
+	memset(buf + off + 4 + len, 0, (4 - len % 4) % 4);
+	return off + 4 + ((len + 3) & ~3u);
+}
+
+static int
+write_header(struct vs_capture *c, const char *ifname)
+{
+	uint8_t shb[256], idb[256];
+	const char *app = "vhost-switch " VS_VERSION;
+	uint32_t magic = 0x1a2b3c4d;
+	uint16_t major = 1, minor = 0;
+	int64_t seclen = -1;
+	uint8_t tsresol = 9; /* nanoseconds */
+	uint16_t linktype = 1, reserved = 0;
+	uint32_t snaplen = 0;
+	size_t off = 0;
+
+	memcpy(shb, &magic, 4);
+	memcpy(shb + 4, &major, 2);
+	memcpy(shb + 6, &minor, 2);
+	memcpy(shb + 8, &seclen, 8);
+	off = put_opt(shb, 16, 4 /* shb_userappl */, app, strlen(app));
+	off = put_opt(shb, off, 0, NULL, 0);
+	if (put_block(c->f, 0x0a0d0d0a, shb, off) != 0)
+		return -EIO;
+	memcpy(idb, &linktype, 2);
+	memcpy(idb + 2, &reserved, 2);
+	memcpy(idb + 4, &snaplen, 4);
+	off = put_opt(idb, 8, 2 /* if_name */, ifname, strlen(ifname));
+	off = put_opt(idb, off, 9 /* if_tsresol */, &tsresol, 1);
+	off = put_opt(idb, off, 0, NULL, 0);
+	return put_block(c->f, 0x00000001, idb, off);
+}
+
+static int
+write_packet(struct vs_capture *c, struct rte_mbuf *m)
+{
+	const struct cap_meta *meta = rte_mbuf_to_priv(m);
+	uint32_t len = rte_pktmbuf_pkt_len(m), type = 6, hdr[5], total;
+	uint64_t ns = c->ns0 + (meta->tsc - c->tsc0) * 1000000000ull / c->hz;
+	uint32_t opt[3] = { 2 /* epb_flags */ | (4u << 16), meta->dir, 0 };
+	static const uint8_t pad[4];
+	const struct rte_mbuf *s;
+
+	total = 12 + 20 + ((len + 3) & ~3u) + sizeof(opt);
+	hdr[0] = 0; /* interface id */
+	hdr[1] = ns >> 32;
+	hdr[2] = (uint32_t)ns;
+	hdr[3] = len;
+	hdr[4] = len;
+	if (fwrite(&type, 4, 1, c->f) != 1 || fwrite(&total, 4, 1, c->f) != 1 ||
+	    fwrite(hdr, sizeof(hdr), 1, c->f) != 1)
+		return -EIO;
+	for (s = m; s != NULL; s = s->next)
+		if (s->data_len &&
+		    fwrite(rte_pktmbuf_mtod(s, void *), s->data_len, 1, c->f) !=
+			    1)
+			return -EIO;
+	if (fwrite(pad, (4 - len % 4) % 4, 1, c->f) > 1 ||
+	    fwrite(opt, sizeof(opt), 1, c->f) != 1 ||
+	    fwrite(&total, 4, 1, c->f) != 1)
+		return -EIO;
+	return 0;
+}
+
+void
+vs_capture_burst(struct vs_capture *c, struct rte_mbuf **pkts, uint16_t n,
+		 enum vs_capture_dir dir)
+{
+	struct rte_mbuf *cp[VS_CAPTURE_MAX_BURST];
+	uint64_t tsc = rte_rdtsc(), left;
+	uint16_t i, k = 0;
+
+	left = atomic_load_explicit(&c->budget, memory_order_relaxed);
+	if (left == 0)
+		return;
+	n = RTE_MIN(n, VS_CAPTURE_MAX_BURST);
+	if (left != UINT64_MAX) {
+		/* Take our share of the budget: exact under several lcores. */
+		left = atomic_fetch_sub(&c->budget, n);
+		if (left < n) {
+			atomic_fetch_add(&c->budget, n - left);
+			n = left;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m =
+			rte_pktmbuf_copy(pkts[i], c->mp, 0, UINT32_MAX);
+		struct cap_meta *meta;
+
+		if (m == NULL)
+			break;
+		meta = rte_mbuf_to_priv(m);
+		meta->tsc = tsc;
+		meta->dir = dir;
+		cp[k++] = m;
+	}
+	i = rte_ring_enqueue_burst(c->ring, (void **)cp, k, NULL);
+	if (i < k)
+		rte_pktmbuf_free_bulk(cp + i, k - i);
+	if (n - i)
+		atomic_fetch_add(&c->dropped, n - i);
+}
+
+static void
+drain(struct vs_capture *c)
+{
+	struct rte_mbuf *m[64];
+	unsigned int n, i;
+
+	while ((n = rte_ring_dequeue_burst(c->ring, (void **)m, RTE_DIM(m),
+					   NULL)) > 0) {
+		for (i = 0; i < n; i++)
+			if (write_packet(c, m[i]) == 0)
+				c->written++;
+		rte_pktmbuf_free_bulk(m, n);
+	}
+	fflush(c->f);
+}
+
+int
+vs_capture_poll(void)
+{
+	unsigned int i;
+	int any = 0;
+
+	for (i = 0; i < VS_MAX_PORTS; i++)
+		if (active[i] != NULL) {
+			drain(active[i]);
+			any = 1;
+		}
+	return any;
+}
+
+int
+vs_capture_start(struct vs_port *p, const char *file, uint64_t count)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+	struct timespec ts;
+	struct vs_capture *c;
+	int ret = -ENOMEM;
+
+	if (active[p->id] != NULL || p->capture != NULL)
+		return -EBUSY;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "vs_cap%u", cap_seq++);
+	c->ring = rte_ring_create(name, CAP_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	c->mp = rte_pktmbuf_pool_create(
+		name, CAP_MBUFS, 0, sizeof(struct cap_meta) + 16,
+		RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	if (c->ring == NULL || c->mp == NULL)
+		goto fail;
+	c->f = fopen(file, "wb");
+	if (c->f == NULL) {
+		ret = -errno;
+		goto fail;
+	}
+	strlcpy(c->file, file, sizeof(c->file));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->hz = rte_get_tsc_hz();
+	c->tsc0 = rte_rdtsc();
+	c->ns0 = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	atomic_init(&c->budget, count ? count : UINT64_MAX);
+	if (write_header(c, p->name) != 0) {
+		ret = -EIO;
+		goto fail;
+	}
+	fflush(c->f);
+	active[p->id] = c;
+	atomic_store_explicit(&p->capture, c, memory_order_release);
+	return 0;
+fail:
+	if (c->f != NULL)
+		fclose(c->f);
+	rte_ring_free(c->ring);
+	rte_mempool_free(c->mp);
+	free(c);
+	return ret;
+}
+
+int64_t
+vs_capture_stop(struct vs_port *p)
+{
+	struct vs_capture *c = active[p->id];
+	int64_t n;
+
+	if (c == NULL)
+		return -ENOENT;
+	/* Unpublish, let every lcore finish its burst, then drain and free. */
+	atomic_store_explicit(&p->capture, NULL, memory_order_release);
+	vs_fwd_synchronize();
+	active[p->id] = NULL;
+	drain(c);
+	fclose(c->f);
+	n = c->written;
+	rte_ring_free(c->ring);
+	rte_mempool_free(c->mp);
+	free(c);
+	return n;
+}
+
+int
+vs_capture_info(const struct vs_port *p, uint64_t *written, const char **file)
+{
+	const struct vs_capture *c = active[p->id];
+
+	if (c == NULL)
+		return -ENOENT;
+	*written = c->written;
+	*file = c->file;
+	return 0;
+}
+
+static int
+cmd_capture_start(int argc, const char *const *argv, json_t **res, char *err,
+		  size_t errlen)
+{
+	unsigned long count = 0;
+	struct vs_port *p = vs_port_lookup(argv[0]);
+	int ret;
+
+	if (p == NULL)
+		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
+				  "no port '%s' (see port/list)", argv[0]);
+	if (argc > 2 && vs_cmd_parse_uint(argv[2], UINT32_MAX, &count) != 0)
+		return vs_cmd_err(
+			err, errlen, VS_RPC_INVALID_PARAMS,
+			"COUNT '%s' must be a number of frames (0 = no limit)",
+			argv[2]);
+	ret = vs_capture_start(p, argv[1], count);
+	if (ret == -EBUSY)
+		return vs_cmd_err(
+			err, errlen, VS_RPC_FAILED,
+			"port '%s' is already being captured (capture/stop first)",
+			p->name);
+	if (ret < 0)
+		return vs_cmd_err(err, errlen, VS_RPC_FAILED,
+				  "cannot capture to %s: %s", argv[1],
+				  strerror(-ret));
+	*res = json_pack("{s:s, s:s, s:I}", "port", p->name, "file", argv[1],
+			 "count", (json_int_t)count);
+	return 0;
+}
+
+static int
+cmd_capture_stop(int argc, const char *const *argv, json_t **res, char *err,
+		 size_t errlen)
+{
+	struct vs_port *p = vs_port_lookup(argv[0]);
+	struct vs_capture *c;
+	uint64_t dropped;
+	int64_t n;
+
+	if (p == NULL)
+		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
+				  "no port '%s' (see port/list)", argv[0]);
+	c = active[p->id];
+	dropped = c ? atomic_load(&c->dropped) : 0;
+	n = vs_capture_stop(p);
+	if (n < 0)
+		return vs_cmd_err(err, errlen, VS_RPC_FAILED,
+				  "port '%s' is not being captured", p->name);
+	*res = json_pack("{s:s, s:I, s:I}", "port", p->name, "written",
+			 (json_int_t)n, "dropped", (json_int_t)dropped);
+	return 0;
+}
+
+static const struct vs_cmd capture_cmds[] = {
+	{ "capture/start", "PORT FILE [COUNT]",
+	  "pcapng capture of a port's rx and tx (direction in each packet's flags)",
+	  2, 3, NULL, cmd_capture_start },
+	{ "capture/stop", "PORT", "stop a capture and close its file", 1, 1,
+	  NULL, cmd_capture_stop },
+};
+
+int
+vs_capture_cmd_register(void)
+{
+	return vs_cmd_register(capture_cmds, RTE_DIM(capture_cmds));
+}
