@@ -23,6 +23,7 @@
 #include "vs_cmd.h"
 #include "vs_ctl.h"
 #include "vs_fdb.h"
+#include "vs_sock.h"
 
 RTE_LOG_REGISTER(vs_logtype_ctl, vswitch.ctl, INFO);
 #define CTL_LOG(level, fmt, ...) \
@@ -53,28 +54,6 @@ void
 vs_ctl_default_path(char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/vhost-switch.ctl", rte_eal_get_runtime_dir());
-}
-
-static int
-claim_path(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (ret == 0)
-		return -EADDRINUSE;
-	return unlink(path) == 0 ? 0 : -errno;
 }
 
 static void
@@ -307,7 +286,7 @@ vs_ctl_start(const char *path)
 		ctl.cl[i].fd = -1;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	ret = claim_path(path);
+	ret = vs_sock_claim(path);
 	if (ret < 0)
 		return ret;
 	ctl.lfd =

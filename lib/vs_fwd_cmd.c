@@ -13,29 +13,42 @@
 
 #define MAX_RXQS 512
 
+/* "vm1:0 vm2:0 ..." (with "=USEC" timeouts if @p timeouts) of lcore @p i. */
+static int
+rxq_list(unsigned int i, bool timeouts, char *buf, size_t len)
+{
+	uint16_t ports[MAX_RXQS], queues[MAX_RXQS];
+	size_t off = 0;
+	int n, k;
+
+	buf[0] = '\0';
+	n = vs_fwd_lcore_rxqs(i, ports, queues, MAX_RXQS);
+	for (k = 0; k < n && off + 48 < len; k++) {
+		struct vs_port *p = vs_port_get(ports[k]);
+
+		off += snprintf(buf + off, len - off, "%s%s:%u", k ? " " : "",
+				p ? p->name : "?", queues[k]);
+		if (timeouts)
+			off += snprintf(buf + off, len - off, "=%u",
+					p ? vs_port_get_busyloop(p, queues[k])
+					  : 0);
+	}
+	return n;
+}
+
 static int
 cmd_lcore_show(int argc, const char *const *argv, json_t **res, char *err,
 	       size_t errlen)
 {
-	uint16_t ports[MAX_RXQS], queues[MAX_RXQS];
 	struct vs_fwd_lcore_info li;
 	json_t *a = json_array();
 	unsigned int i;
-	int n, k;
 
 	for (i = 0; vs_fwd_lcore_info(i, &li) == 0; i++) {
 		uint64_t total = li.busy_cycles + li.idle_cycles;
-		char rxqs[2048] = "";
-		size_t off = 0;
+		char rxqs[2048];
+		int n = rxq_list(i, false, rxqs, sizeof(rxqs));
 
-		n = vs_fwd_lcore_rxqs(i, ports, queues, MAX_RXQS);
-		for (k = 0; k < n && off < sizeof(rxqs) - 40; k++) {
-			struct vs_port *p = vs_port_get(ports[k]);
-
-			off += snprintf(rxqs + off, sizeof(rxqs) - off,
-					"%s%s:%u", k ? " " : "",
-					p ? p->name : "?", queues[k]);
-		}
 		json_array_append_new(
 			a,
 			json_pack(
@@ -110,27 +123,16 @@ static int
 cmd_busyloop_show(int argc, const char *const *argv, json_t **res, char *err,
 		  size_t errlen)
 {
-	uint16_t ports[MAX_RXQS], queues[MAX_RXQS];
 	struct vs_fwd_lcore_info li;
 	json_t *a = json_array();
 	unsigned int i;
-	int n, k;
 
 	for (i = 0; vs_fwd_lcore_info(i, &li) == 0; i++) {
 		uint64_t total =
 			li.busy_cycles + li.idle_cycles + li.sleep_cycles;
-		char qs[2048] = "";
-		size_t off = 0;
+		char qs[2048];
 
-		n = vs_fwd_lcore_rxqs(i, ports, queues, MAX_RXQS);
-		for (k = 0; k < n && off < sizeof(qs) - 48; k++) {
-			struct vs_port *p = vs_port_get(ports[k]);
-
-			off += snprintf(
-				qs + off, sizeof(qs) - off, "%s%s:%u=%u",
-				k ? " " : "", p ? p->name : "?", queues[k],
-				p ? vs_port_get_busyloop(p, queues[k]) : 0);
-		}
+		rxq_list(i, true, qs, sizeof(qs));
 		json_array_append_new(
 			a,
 			json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:f, s:s}",

@@ -10,9 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <linux/vhost.h>
@@ -25,6 +22,7 @@
 #include "vs_fwd.h"
 #include "vs_mbuf.h"
 #include "vs_port_priv.h"
+#include "vs_sock.h"
 
 #define VRING_RX(q) ((q)*2) /* guest RX: the switch enqueues */
 #define VRING_TX(q) ((q)*2 + 1) /* guest TX: the switch dequeues */
@@ -278,36 +276,6 @@ static const struct rte_vhost_device_ops dev_ops = {
 	.vring_state_changed = vring_state_changed,
 };
 
-/*
- * Server mode: the path must be free. A live socket there belongs to
- * another process (a second switch on the same port): refuse. A dead one
- * is a leftover of a crash: remove it. Anything else is not ours to
- * remove. lstat: a symlink is never followed.
- */
-static int
-claim_server_path(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (ret == 0)
-		return -EADDRINUSE;
-	if (unlink(path) != 0)
-		return -errno;
-	return 0;
-}
-
 struct vs_port *
 vs_port_vhost_create(const struct vs_vhost_conf *vc)
 {
@@ -322,7 +290,7 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	int ret;
 
 	if (!vc->client) {
-		ret = claim_server_path(vc->path);
+		ret = vs_sock_claim(vc->path);
 		if (ret == -EADDRINUSE) {
 			PORT_LOG(
 				ERR,
