@@ -270,12 +270,18 @@ vs_switch_print_rates(FILE *f)
 		uint64_t drops = 0, pdrops = 0;
 		unsigned int d;
 
-		if (p == NULL)
+		if (p == NULL) {
+			memset(pv, 0, sizeof(*pv));
 			continue;
+		}
 		vs_port_stats_get(p, &st);
+		/* Cleared counters, or a new port in a reused slot: restart. */
+		if (st.rx_pkts < pv->rx_pkts || st.tx_pkts < pv->tx_pkts ||
+		    st.rx_bytes < pv->rx_bytes || st.tx_bytes < pv->tx_bytes)
+			memset(pv, 0, sizeof(*pv));
 		for (d = 0; d < VS_DROP_MAX; d++) {
 			drops += st.drops[d];
-			pdrops += pv->drops[d];
+			pdrops += RTE_MIN(pv->drops[d], st.drops[d]);
 		}
 		fprintf(f,
 			"%-4u %-16s %-5s %12.0f %12.0f %10.1f %10.1f %10" PRIu64

@@ -72,6 +72,17 @@ housekeeping(void)
 	}
 }
 
+/* "vhost-switch -h" (before "--") shows the switch's options too. */
+static void
+usage_hook(const char *prog)
+{
+	printf("Usage: %s [EAL options] -- [switch options]\n\n"
+	       "Switch options (after --):\n",
+	       prog);
+	vs_conf_usage(prog);
+	printf("\nEAL options:\n");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -80,6 +91,7 @@ main(int argc, char **argv)
 	char err[512];
 	int ret;
 
+	rte_set_application_usage_hook(usage_hook);
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0) {
 		fprintf(stderr, "vhost-switch: EAL initialization failed: %s\n",
