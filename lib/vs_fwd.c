@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -44,6 +45,8 @@ RTE_LOG_REGISTER(vs_logtype_fwd, vswitch.fwd, INFO);
 /* Rx queues one lcore can sleep on; more are polled without sleeping. */
 #define VS_MAX_ARMED 256
 #define WAKE_CTL UINT64_MAX
+/* Ethdev interrupt wake-ups in a row with no frame before they are muted. */
+#define VS_ETH_SPURIOUS 16
 
 struct vs_rxq {
 	uint16_t port_id;
@@ -56,6 +59,7 @@ struct vs_armed {
 	uint16_t port_id;
 	uint16_t queue;
 	int kfd; /* our dup of the kick eventfd, or -1 */
+	bool drain; /* an eventfd: read it after it fired */
 };
 
 struct vs_poll_list {
@@ -83,6 +87,10 @@ struct vs_lcore {
 	uint16_t nb_armed;
 	struct vs_armed armed[VS_MAX_ARMED];
 	_Atomic bool sleeping;
+	bool ep_mute; /* the set leaves ethdev interrupts out */
+	bool eth_fired; /* last wake came from an ethdev interrupt */
+	uint16_t eth_empty; /* such wake-ups in a row that found nothing */
+	uint64_t eth_mute_until; /* TSC; see try_sleep() */
 	uint64_t sleeps;
 	uint64_t wake_kick;
 	uint64_t wake_timer;
@@ -404,7 +412,8 @@ arm_all(struct vs_lcore *lc, bool on)
  * eventfd ours even if librte_vhost closes its copy while we sleep.
  */
 static int
-epoll_rebuild(struct vs_lcore *lc, const struct vs_poll_list *pl, uint32_t gen)
+epoll_rebuild(struct vs_lcore *lc, const struct vs_poll_list *pl, uint32_t gen,
+	      bool mute)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	uint16_t i;
@@ -421,6 +430,7 @@ epoll_rebuild(struct vs_lcore *lc, const struct vs_poll_list *pl, uint32_t gen)
 	for (i = 0; i < pl->n && lc->nb_armed < VS_MAX_ARMED; i++) {
 		struct vs_port *p = vs_port_get(pl->q[i].port_id);
 		struct vs_armed *a = &lc->armed[lc->nb_armed];
+		struct stat st;
 		int fd;
 
 		if (p == NULL)
@@ -429,8 +439,17 @@ epoll_rebuild(struct vs_lcore *lc, const struct vs_poll_list *pl, uint32_t gen)
 		a->queue = pl->q[i].queue;
 		a->kfd = -1;
 		fd = p->ops->kickfd ? p->ops->kickfd(p, a->queue) : -1;
+		if (mute && p->kind == VS_PORT_ETHDEV)
+			fd = -1;
 		if (fd >= 0)
 			a->kfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		/*
+		 * Kick and VFIO interrupt eventfds count and must be read;
+		 * a character device (net_tap's queue fd) holds the frames
+		 * themselves and must not be.
+		 */
+		a->drain = a->kfd >= 0 && fstat(a->kfd, &st) == 0 &&
+			!S_ISCHR(st.st_mode) && !S_ISSOCK(st.st_mode);
 		if (a->kfd >= 0) {
 			ev.data.u64 = lc->nb_armed;
 			if (epoll_ctl(lc->epfd, EPOLL_CTL_ADD, a->kfd, &ev) !=
@@ -443,6 +462,7 @@ epoll_rebuild(struct vs_lcore *lc, const struct vs_poll_list *pl, uint32_t gen)
 	}
 	lc->ep_gen = gen;
 	lc->ep_poll = pl;
+	lc->ep_mute = mute;
 	return 0;
 }
 
@@ -460,6 +480,14 @@ try_sleep(struct vs_lcore *lc, struct vs_poll_list *pl, uint64_t now)
 	struct epoll_event evs[32];
 	uint64_t max_us = VS_SLEEP_MAX_US, t0, v;
 	struct timespec ts;
+	/*
+	 * An ethdev interrupt that fires with no frame behind it (net_tap's
+	 * fd is readable while its interface is down) would wake us in a
+	 * loop: after VS_ETH_SPURIOUS such wake-ups in a row, ethdevs are
+	 * polled every timeout for a second before their interrupts are
+	 * trusted again.
+	 */
+	bool mute = now < lc->eth_mute_until;
 	uint32_t gen;
 	uint16_t i, n;
 	int nev, k;
@@ -476,18 +504,18 @@ try_sleep(struct vs_lcore *lc, struct vs_poll_list *pl, uint64_t now)
 		if (t == 0 || now - q->last_pkt < t)
 			return false;
 		/*
-		 * No kick to wake us (an ethdev): poll it every timeout. A
-		 * vhost port without a guest needs nothing: new_device wakes
-		 * us (vs_port_kick_gen_bump).
+		 * Nothing to wake us (an ethdev without rx interrupts): poll
+		 * it every timeout. A vhost port without a guest needs
+		 * nothing: new_device wakes us (vs_port_kick_gen_bump).
 		 */
-		if (p->ops->kickfd == NULL)
+		if (p->kind == VS_PORT_ETHDEV && (!p->eth.rx_intr || mute))
 			max_us = RTE_MIN(max_us,
 					 (uint64_t)atomic_load(
 						 &p->busyloop_us[q->queue]));
 	}
 	gen = vs_port_kick_gen();
-	if (gen != lc->ep_gen || pl != lc->ep_poll)
-		if (epoll_rebuild(lc, pl, gen) < 0)
+	if (gen != lc->ep_gen || pl != lc->ep_poll || mute != lc->ep_mute)
+		if (epoll_rebuild(lc, pl, gen, mute) < 0)
 			return false;
 	atomic_store_explicit(&lc->sleeping, true, memory_order_release);
 	arm_all(lc, true);
@@ -549,11 +577,14 @@ try_sleep(struct vs_lcore *lc, struct vs_poll_list *pl, uint64_t now)
 			continue;
 		}
 		/* Drain the kick: the eventfd stays readable until read. */
-		if (read(lc->armed[idx].kfd, &v, sizeof(v)) == sizeof(v)) {
+		if (!lc->armed[idx].drain ||
+		    read(lc->armed[idx].kfd, &v, sizeof(v)) == sizeof(v)) {
 			struct vs_port *p = vs_port_get(lc->armed[idx].port_id);
 
 			if (p != NULL)
 				p->rxq_kicks[lc->armed[idx].queue]++;
+			if (!lc->armed[idx].drain)
+				lc->eth_fired = true;
 		}
 		lc->wake_kick++;
 	}
@@ -609,6 +640,14 @@ fwd_loop(void *arg)
 		rte_rcu_qsbr_quiescent(fwd.qsbr, lc->idx);
 
 		now = rte_rdtsc();
+		if (unlikely(lc->eth_fired)) {
+			lc->eth_fired = false;
+			lc->eth_empty = got ? 0 : lc->eth_empty + 1;
+			if (lc->eth_empty >= VS_ETH_SPURIOUS) {
+				lc->eth_empty = 0;
+				lc->eth_mute_until = now + rte_get_tsc_hz();
+			}
+		}
 		if (got) {
 			lc->busy_cycles += now - prev;
 			lc->pkts += got;

@@ -87,6 +87,26 @@ eth_destroy(struct vs_port *p)
 	rte_eth_dev_close(p->eth.port_id);
 }
 
+static void
+eth_notify(struct vs_port *p, uint16_t q, bool on)
+{
+	if (!p->eth.rx_intr)
+		return;
+	if (on)
+		rte_eth_dev_rx_intr_enable(p->eth.port_id, q);
+	else
+		rte_eth_dev_rx_intr_disable(p->eth.port_id, q);
+	atomic_store_explicit(&p->rxq_armed[q], on, memory_order_relaxed);
+}
+
+static int
+eth_kickfd(const struct vs_port *p, uint16_t q)
+{
+	return p->eth.rx_intr
+		? rte_eth_dev_rx_intr_ctl_q_get_fd(p->eth.port_id, q)
+		: -1;
+}
+
 static const struct vs_port_ops eth_ops = {
 	.kind = "ethdev",
 	.rx = eth_rx,
@@ -94,10 +114,40 @@ static const struct vs_port_ops eth_ops = {
 	.tx_copies = false,
 	.nb_txq = eth_nb_txq,
 	.info = eth_info,
+	.notify = eth_notify,
+	.kickfd = eth_kickfd,
 	.carrier = eth_carrier,
 	.stats = eth_stats,
 	.destroy = eth_destroy,
 };
+
+/* Configure @p pid with its queues (not started). */
+static int
+eth_queues(uint16_t pid, uint16_t nrx, uint16_t ntx,
+	   const struct rte_eth_conf *conf, int socket)
+{
+	uint16_t nb_rxd = VS_ETH_NB_DESC, nb_txd = VS_ETH_NB_DESC, q;
+	int ret;
+
+	ret = rte_eth_dev_configure(pid, nrx, ntx, conf);
+	if (ret != 0)
+		return ret;
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
+	if (ret != 0)
+		return ret;
+	for (q = 0; q < nrx; q++) {
+		ret = rte_eth_rx_queue_setup(pid, q, nb_rxd, socket, NULL,
+					     vs_mbuf_pool(socket));
+		if (ret != 0)
+			return ret;
+	}
+	for (q = 0; q < ntx; q++) {
+		ret = rte_eth_tx_queue_setup(pid, q, nb_txd, socket, NULL);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
 
 static int
 eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
@@ -106,8 +156,7 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	struct rte_eth_dev_info di;
 	struct rte_eth_link link;
 	char name[RTE_ETH_NAME_MAX_LEN];
-	uint16_t nb_rxd = VS_ETH_NB_DESC, nb_txd = VS_ETH_NB_DESC;
-	uint16_t nrx, ntx, q;
+	uint16_t nrx, ntx;
 	struct vs_port *p;
 	int socket, ret;
 
@@ -136,23 +185,19 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	if (di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 
-	ret = rte_eth_dev_configure(pid, nrx, ntx, &conf);
+	/*
+	 * Rx interrupts let a sleeping lcore (busy-loop timeout) wake on a
+	 * frame; a device that cannot is set up again without them and
+	 * polled every timeout instead.
+	 */
+	conf.intr_conf.rxq = 1;
+	ret = eth_queues(pid, nrx, ntx, &conf, socket);
+	if (ret != 0) {
+		conf.intr_conf.rxq = 0;
+		ret = eth_queues(pid, nrx, ntx, &conf, socket);
+	}
 	if (ret != 0)
 		return ret;
-	ret = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd);
-	if (ret != 0)
-		return ret;
-	for (q = 0; q < nrx; q++) {
-		ret = rte_eth_rx_queue_setup(pid, q, nb_rxd, socket, NULL,
-					     vs_mbuf_pool(socket));
-		if (ret != 0)
-			return ret;
-	}
-	for (q = 0; q < ntx; q++) {
-		ret = rte_eth_tx_queue_setup(pid, q, nb_txd, socket, NULL);
-		if (ret != 0)
-			return ret;
-	}
 	/* A switch port sees every frame; not all vdevs can say so. */
 	ret = rte_eth_promiscuous_enable(pid);
 	if (ret != 0 && ret != -ENOTSUP)
@@ -167,10 +212,18 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	p->nb_txq = ntx;
 	p->tx_shared = ntx < nb_fwd;
 	ret = rte_eth_dev_start(pid);
+	if (ret != 0 && conf.intr_conf.rxq) {
+		conf.intr_conf.rxq = 0;
+		ret = eth_queues(pid, nrx, ntx, &conf, socket);
+		if (ret == 0)
+			ret = rte_eth_dev_start(pid);
+	}
 	if (ret != 0) {
 		rte_free(p);
 		return ret;
 	}
+	p->eth.rx_intr = conf.intr_conf.rxq &&
+		rte_eth_dev_rx_intr_ctl_q_get_fd(pid, 0) >= 0;
 	ret = vs_port_register(p);
 	if (ret != 0) {
 		rte_eth_dev_stop(pid);
@@ -185,10 +238,13 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	 */
 	atomic_store(&p->link_up, true);
 	rte_eth_link_get_nowait(pid, &link);
-	PORT_LOG(INFO, "port %u %s: %s, %u rxq, %u txq%s, socket %d, link %s\n",
-		 p->id, name, di.driver_name, nrx, ntx,
-		 p->tx_shared ? " (shared, locked)" : "", socket,
-		 link.link_status ? "up" : "down");
+	PORT_LOG(
+		INFO,
+		"port %u %s: %s, %u rxq, %u txq%s, rx interrupts %s, socket %d, link %s\n",
+		p->id, name, di.driver_name, nrx, ntx,
+		p->tx_shared ? " (shared, locked)" : "",
+		p->eth.rx_intr ? "on" : "off", socket,
+		link.link_status ? "up" : "down");
 	*out = p;
 	return 0;
 }

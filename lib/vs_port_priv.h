@@ -96,6 +96,7 @@ struct vs_port {
 		struct vs_vhost vhost;
 		struct {
 			uint16_t port_id;
+			bool rx_intr; /* rx interrupts wake a sleeping lcore */
 		} eth;
 	};
 	/* Per queue: rx written by the owner lcore, tx added per burst. */

@@ -276,3 +276,37 @@ def test_capture_count(env):
     ga.finish()
     gb.finish()
     assert sw.stop() == 0
+
+
+def test_tap_rx_interrupt_wakes_sleeping_lcore(env):
+    """An ethdev with rx interrupts (net_tap) wakes a sleeping lcore: each
+    frame from the kernel side arrives at the guest, woken by the
+    interrupt rather than by a timer."""
+    tap = "vst" + vstest.uid()[:6]
+    ctl = env.file("ctl")
+    sw = env.switch(vdevs=["net_tap0,iface=%s" % tap],
+                    args=["--vhost", "%s,name=a" % env.sock("a"),
+                          "--ctl", ctl, "--busyloop-timeout", "50"]).start()
+    assert "rx interrupts on" in sw.output()
+    subprocess.run(["sysctl", "-qw",
+                    "net.ipv6.conf.%s.disable_ipv6=1" % tap], check=True)
+    subprocess.run(["ip", "link", "set", tap, "up"], check=True)
+    ga = env.guest("a", env.sock("a"), [], mac=MAC_A).start()
+    sw.wait_link("a")
+    ga.send()
+    time.sleep(2)  # past any link-up noise on the tap
+    frames = [frame("02:00:00:00:00:77", MAC_A, i) for i in range(20)]
+    before = call(ctl, "busyloop/show")[0]
+    script = ("import sys, time\n"
+              "from scapy.all import Ether, sendp\n"
+              "for f in sys.stdin.buffer.read().split(b'|SEP|'):\n"
+              "    sendp(Ether(f), iface=%r, verbose=0)\n"
+              "    time.sleep(0.05)\n" % tap)
+    subprocess.run(["/usr/bin/python3", "-c", script],
+                   input=b"|SEP|".join(frames), check=True, timeout=120)
+    vstest.wait_for(lambda: call(ctl, "stats/show", "a")["tx_pkts"] >= 20,
+                    what="tap frames at the guest")
+    after = call(ctl, "busyloop/show")[0]
+    assert after["wakeups_kick"] - before["wakeups_kick"] >= 15
+    assert ga.finish() == frames
+    assert sw.stop() == 0
