@@ -72,7 +72,7 @@ vs_cmd_parse_uint(const char *s, unsigned long max, unsigned long *v)
 	if (s == NULL || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
-	*v = strtoul(s, &end, 0);
+	*v = strtoul(s, &end, 10);
 	if (errno != 0 || *end != '\0' || *v > max)
 		return -EINVAL;
 	return 0;
@@ -217,6 +217,15 @@ vs_cmd_rpc(const char *req, size_t len)
 		return NULL;
 	}
 out:
+	/*
+	 * JSON-RPC 2.0 section 4.1: a notification (an object without "id")
+	 * gets no reply, not even an error.
+	 */
+	if (json_is_object(msg) && json_object_get(msg, "id") == NULL) {
+		json_decref(reply);
+		json_decref(msg);
+		return NULL;
+	}
 	out = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 	json_decref(reply);
 	json_decref(msg);

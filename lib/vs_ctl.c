@@ -74,16 +74,17 @@ client_reply(struct client *c, char *s)
 	size_t n = strlen(s);
 	char *o;
 
-	o = realloc(c->out, c->outlen - c->outoff + n + 1);
+	/* Drop what was sent first, so the copy below stays in bounds. */
+	if (c->outoff) {
+		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
+	o = realloc(c->out, c->outlen + n + 1);
 	if (o == NULL) {
 		free(s);
 		c->closing = true;
 		return;
-	}
-	if (c->outoff) {
-		memmove(o, o + c->outoff, c->outlen - c->outoff);
-		c->outlen -= c->outoff;
-		c->outoff = 0;
 	}
 	memcpy(o + c->outlen, s, n);
 	o[c->outlen + n] = '\n';
@@ -116,7 +117,13 @@ client_flush(struct client *c)
 			return;
 		}
 	}
-	ev.events = EPOLLIN | (c->outlen ? EPOLLOUT : 0);
+	/*
+	 * A client that sends without reading its replies stops being read
+	 * once VS_CTL_MAX_PENDING bytes wait for it: its replies cannot grow
+	 * the switch's memory without bound.
+	 */
+	ev.events = (c->outlen - c->outoff < VS_CTL_MAX_PENDING ? EPOLLIN : 0) |
+		(c->outlen ? EPOLLOUT : 0);
 	epoll_ctl(ctl.epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 

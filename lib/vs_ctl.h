@@ -12,6 +12,8 @@
 
 /** Longest request line accepted; longer ones get an error and a close. */
 #define VS_CTL_MAX_REQUEST 65536
+/** Reply bytes waiting for a client before its requests are not read. */
+#define VS_CTL_MAX_PENDING (1 << 20)
 /** Clients served at once; more are answered with an error and closed. */
 #define VS_CTL_MAX_CLIENTS 64
 /** A client silent for this long is closed. */

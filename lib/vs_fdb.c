@@ -47,6 +47,11 @@ static struct {
 	uint32_t aging_s;
 	uint64_t aging_tsc;
 	uint64_t touch_tsc;
+	/*
+	 * Entries in use. rte_hash_count() also counts deleted keys that
+	 * wait in the RCU defer queue.
+	 */
+	_Atomic uint32_t used;
 } fdb;
 
 int
@@ -170,7 +175,8 @@ vs_fdb_learn(const struct rte_ether_addr *mac, uint16_t port, uint64_t now)
 	s->is_static = 0;
 	atomic_store_explicit(&s->seen, now, memory_order_relaxed);
 	atomic_store_explicit(&s->port, port, memory_order_release);
-	atomic_store_explicit(&s->in_use, 1, memory_order_release);
+	if (!atomic_exchange(&s->in_use, 1))
+		atomic_fetch_add(&fdb.used, 1);
 }
 
 /* Remove slot @p pos; the hash frees the position after a grace period. */
@@ -179,7 +185,8 @@ slot_del(uint32_t pos)
 {
 	struct fdb_slot *s = &fdb.slots[pos];
 
-	atomic_store_explicit(&s->in_use, 0, memory_order_relaxed);
+	if (atomic_exchange(&s->in_use, 0))
+		atomic_fetch_sub(&fdb.used, 1);
 	atomic_store_explicit(&s->port, VS_PORT_INVALID, memory_order_release);
 	rte_hash_del_key(fdb.h, &s->mac);
 }
@@ -247,7 +254,8 @@ vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t port)
 	atomic_store_explicit(&s->seen, rte_get_tsc_cycles(),
 			      memory_order_relaxed);
 	atomic_store_explicit(&s->port, port, memory_order_release);
-	atomic_store_explicit(&s->in_use, 1, memory_order_release);
+	if (!atomic_exchange(&s->in_use, 1))
+		atomic_fetch_add(&fdb.used, 1);
 	return 0;
 }
 
@@ -295,5 +303,5 @@ vs_fdb_count(uint32_t *capacity)
 {
 	if (capacity)
 		*capacity = fdb.capacity;
-	return fdb.h ? rte_hash_count(fdb.h) : 0;
+	return atomic_load(&fdb.used);
 }

@@ -304,7 +304,7 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 				 ret == -EEXIST
 					 ? "it exists and is not a socket"
 					 : strerror(-ret));
-			rte_errno = -ret;
+			rte_errno = ret == -EEXIST ? ENOTSOCK : -ret;
 			return NULL;
 		}
 	}

@@ -60,11 +60,17 @@ cmd_info(int argc, const char *const *argv, json_t **res, char *err,
 	 size_t errlen)
 {
 	uint32_t cap, entries, used, size = 0;
+	unsigned int s;
 	uint16_t i, n = 0;
 
 	for (i = 0; i < vs_port_count(); i++)
 		n += vs_port_get(i) != NULL;
-	used = vs_mbuf_in_use(0, &size);
+	for (s = 0, used = 0; s < RTE_MAX_NUMA_NODES; s++) {
+		uint32_t sz = 0;
+
+		used += vs_mbuf_in_use(s, &sz);
+		size += sz;
+	}
 	entries = vs_fdb_count(&cap);
 	*res = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
 			 "version", VS_VERSION, "dpdk", rte_version(), "pid",

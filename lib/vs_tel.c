@@ -28,7 +28,9 @@ add_scalar_dict(struct rte_tel_data *d, const char *k, json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		return rte_tel_data_add_dict_string(d, k, json_string_value(v));
+		/* Telemetry strings hold 127 bytes: cut, don't lose the key. */
+		strlcpy(buf, json_string_value(v), sizeof(buf));
+		return rte_tel_data_add_dict_string(d, k, buf);
 	case JSON_INTEGER:
 		if (json_integer_value(v) >= 0)
 			return rte_tel_data_add_dict_u64(d, k,
@@ -66,11 +68,14 @@ fill_array(struct rte_tel_data *d, json_t *a)
 	{
 		if (i >= RTE_TEL_MAX_ARRAY_ENTRIES)
 			break;
-		if (strings)
-			ret = rte_tel_data_add_array_string(
-				d,
-				json_is_string(v) ? json_string_value(v) : "");
-		else
+		if (strings) {
+			char buf[RTE_TEL_MAX_STRING_LEN];
+
+			strlcpy(buf,
+				json_is_string(v) ? json_string_value(v) : "",
+				sizeof(buf));
+			ret = rte_tel_data_add_array_string(d, buf);
+		} else
 			ret = rte_tel_data_add_array_u64(d,
 							 json_integer_value(v));
 		if (ret != 0)
@@ -193,6 +198,7 @@ tel_cb(const char *cmd, const char *params, struct rte_tel_data *d)
 	if (ret != 0) {
 		/* Telemetry has no error object: say it in a dict. */
 		rte_tel_data_start_dict(d);
+		err[RTE_TEL_MAX_STRING_LEN - 1] = '\0';
 		ret = rte_tel_data_add_dict_string(d, "error", err);
 		return ret == 0 ? 0 : -EINVAL;
 	}
