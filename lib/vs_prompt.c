@@ -70,9 +70,6 @@ static cmdline_parse_token_string_t tok_method =
 	TOKEN_STRING_INITIALIZER(struct line, method, NULL);
 static cmdline_parse_token_string_t tok_args =
 	TOKEN_STRING_INITIALIZER(struct line, args, TOKEN_STRING_MULTI);
-/* Any word: an unknown method still reaches vs_cmd_exec and its error. */
-static cmdline_parse_token_string_t tok_any =
-	TOKEN_STRING_INITIALIZER(struct line, method, NULL);
 static cmdline_parse_token_string_t tok_quit =
 	TOKEN_STRING_INITIALIZER(struct line, method, "quit");
 
@@ -92,21 +89,11 @@ static cmdline_parse_inst_t inst_quit = {
 	.tokens = { (void *)&tok_quit, NULL },
 };
 
-static cmdline_parse_inst_t inst_any_noargs = {
-	.f = run_noargs,
-	.help_str = NULL,
-	.tokens = { (void *)&tok_any, NULL },
-};
-static cmdline_parse_inst_t inst_any_args = {
-	.f = run_args,
-	.help_str = NULL,
-	.tokens = { (void *)&tok_any, (void *)&tok_args, NULL },
-};
-
-/* Known methods first (they complete); any other word last. */
 static cmdline_parse_ctx_t ctx[] = {
-	&inst_quit,	  &inst_noargs,	  &inst_args,
-	&inst_any_noargs, &inst_any_args, NULL,
+	&inst_quit,
+	&inst_noargs,
+	&inst_args,
+	NULL,
 };
 
 int
