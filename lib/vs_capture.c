@@ -75,7 +75,8 @@ put_opt(uint8_t *buf, size_t off, uint16_t code, const void *v, uint16_t len)
 {
 	memcpy(buf + off, &code, 2);
 	memcpy(buf + off + 2, &len, 2);
-	memcpy(buf + off + 4, v, len);
+	if (len > 0)
+		memcpy(buf + off + 4, v, len);
 	memset(buf + off + 4 + len, 0, (4 - len % 4) % 4);
 	return off + 4 + ((len + 3) & ~3u);
 }

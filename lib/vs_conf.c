@@ -26,6 +26,8 @@
  */
 #define VS_DEF_BURST 32
 #define VS_MAX_BURST 512
+/* The smallest --mbufs: one lcore's mempool cache (256) and a half. */
+#define VS_MBUFS_MIN 384
 #define VS_DEF_FDB_SIZE 65536
 #define VS_MAX_FDB_SIZE (16u << 20)
 #define VS_DEF_FDB_AGING 300
@@ -202,6 +204,16 @@ set_num(struct vs_conf *conf, const char *name, const char *val,
 				err, errlen,
 				"%s%s: invalid value '%s' (an integer %u..%u)",
 				where, name, val, num_opts[i].min,
+				num_opts[i].max);
+		/*
+		 * A pool smaller than one lcore's mempool cache and a half
+		 * cannot be created: 0 (computed) or at least VS_MBUFS_MIN.
+		 */
+		if (strcmp(name, "mbufs") == 0 && v != 0 && v < VS_MBUFS_MIN)
+			return fail(
+				err, errlen,
+				"%s%s: invalid value '%s' (0 to compute it, or %u..%u)",
+				where, name, val, VS_MBUFS_MIN,
 				num_opts[i].max);
 		if (num_opts[i].is16)
 			*(uint16_t *)((char *)conf + num_opts[i].off) = v;
@@ -445,7 +457,8 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 	struct vs_vhost_conf vc;
 	int c, idx, ret;
 
-	optind = 1;
+	/* 0, not 1: glibc then also forgets its place in "-hi". */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":ih", longopts, &idx)) != -1) {
 		switch (c) {

@@ -39,6 +39,38 @@ struct fdb_slot {
 	_Atomic uint64_t seen;
 };
 
+/*
+ * A MAC as one 48-bit integer. Keys are MACs in frame data, at any
+ * alignment: memcpy, never a cast (rte_hash_crc's 4-byte loads of such a
+ * key are misaligned, undefined behaviour).
+ */
+static inline uint64_t
+mac_u64(const void *mac)
+{
+	uint32_t hi;
+	uint16_t lo;
+
+	memcpy(&hi, mac, 4);
+	memcpy(&lo, (const uint8_t *)mac + 4, 2);
+	return (uint64_t)hi | (uint64_t)lo << 32;
+}
+
+static uint32_t
+mac_hash(const void *key, uint32_t len __rte_unused, uint32_t init)
+{
+	return rte_hash_crc_8byte(mac_u64(key), init);
+}
+
+/*
+ * rte_hash has inline compares for 16..128-byte keys only; a 6-byte key
+ * would go to libc memcmp() through the PLT for every compare.
+ */
+static int
+mac_cmp(const void *a, const void *b, size_t len __rte_unused)
+{
+	return mac_u64(a) != mac_u64(b);
+}
+
 static struct {
 	struct rte_hash *h;
 	struct fdb_slot *slots;
@@ -61,7 +93,7 @@ vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr)
 		.name = "vs_fdb",
 		.entries = size,
 		.key_len = RTE_ETHER_ADDR_LEN,
-		.hash_func = rte_hash_crc,
+		.hash_func = mac_hash,
 		.socket_id = SOCKET_ID_ANY,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
 			RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD,
@@ -75,6 +107,7 @@ vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr)
 	fdb.h = rte_hash_create(&hp);
 	if (fdb.h == NULL)
 		return -rte_errno;
+	rte_hash_set_cmp_func(fdb.h, mac_cmp);
 	if (qsbr != NULL && rte_hash_rcu_qsbr_add(fdb.h, &rcu) != 0) {
 		FDB_LOG(ERR, "cannot attach RCU to the MAC table: %s\n",
 			rte_strerror(rte_errno));

@@ -178,6 +178,9 @@ int vs_port_features(const struct vs_port *port, uint64_t *features,
 int vs_port_log_info(const struct vs_port *port, bool *enabled, uint64_t *base,
 		     uint64_t *size);
 
+/** vhost-user messages the guard refused on this port (0 for ethdevs). */
+uint64_t vs_port_vhost_refused_count(const struct vs_port *port);
+
 /** Register the port commands (port/list, vring/show, mem/show, ...). */
 int vs_port_cmd_register(void);
 

@@ -159,6 +159,10 @@ port_json(const struct vs_port *p, bool detail)
 		char b[32];
 
 		json_object_set_new(o, "vid", json_integer(in.vid));
+		json_object_set_new(
+			o, "vhost_refused",
+			json_integer(
+				(json_int_t)vs_port_vhost_refused_count(p)));
 		if (vs_port_log_info(p, &log, &base, &size) == 0) {
 			json_object_set_new(o, "dirty_log", json_boolean(log));
 			json_object_set_new(

@@ -75,6 +75,7 @@ struct vs_vhost {
 	uint16_t nr_qp; /* queue pairs the guest has */
 	_Atomic uint32_t rx_enabled; /* guest RX vrings enabled, by pair */
 	struct rte_mempool *pool; /* mbufs for dequeue, on the guest's node */
+	_Atomic uint64_t refused; /* messages the vhost-user guard refused */
 };
 
 struct vs_port {

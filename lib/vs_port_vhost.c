@@ -23,6 +23,7 @@
 #include "vs_mbuf.h"
 #include "vs_port_priv.h"
 #include "vs_sock.h"
+#include "vs_vhost_guard.h"
 
 #define VRING_RX(q) ((q)*2) /* guest RX: the switch enqueues */
 #define VRING_TX(q) ((q)*2 + 1) /* guest TX: the switch dequeues */
@@ -270,7 +271,30 @@ vring_state_changed(int vid, uint16_t vring, int enable)
 	return 0;
 }
 
+/* Every connection, before its first message: the message guard. */
+static int
+new_connection(int vid)
+{
+	return vs_vhost_guard_attach(vid);
+}
+
+void
+vs_port_vhost_refused(int vid)
+{
+	struct vs_port *p = port_of_vid(vid);
+
+	if (p != NULL)
+		atomic_fetch_add(&p->vhost.refused, 1);
+}
+
+uint64_t
+vs_port_vhost_refused_count(const struct vs_port *p)
+{
+	return p->kind == VS_PORT_VHOST ? atomic_load(&p->vhost.refused) : 0;
+}
+
 static const struct rte_vhost_device_ops dev_ops = {
+	.new_connection = new_connection,
 	.new_device = new_device,
 	.destroy_device = destroy_device,
 	.vring_state_changed = vring_state_changed,

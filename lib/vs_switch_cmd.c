@@ -19,6 +19,7 @@
 #include "vs_mbuf.h"
 #include "vs_port.h"
 #include "vs_switch.h"
+#include "vs_vhost_guard.h"
 
 static int
 cmd_version(int argc, const char *const *argv, json_t **res, char *err,
@@ -60,6 +61,8 @@ cmd_info(int argc, const char *const *argv, json_t **res, char *err,
 	 size_t errlen)
 {
 	uint32_t cap, entries, used, size = 0;
+	enum vs_guard_reason r;
+	json_t *g;
 	unsigned int s;
 	uint16_t i, n = 0;
 
@@ -78,6 +81,17 @@ cmd_info(int argc, const char *const *argv, json_t **res, char *err,
 			 vs_fwd_nb_lcores(), "fdb_entries", entries,
 			 "fdb_capacity", cap, "mbufs", size, "mbufs_in_use",
 			 used);
+	if (*res == NULL)
+		return -ENOMEM;
+	/* The vhost-user message guard: refused messages by reason. */
+	g = json_object();
+	for (r = 0; g != NULL && r < VS_GUARD_MAX; r++)
+		json_object_set_new(
+			g, vs_vhost_guard_reason_name(r),
+			json_integer((json_int_t)vs_vhost_guard_refused(r)));
+	json_object_set_new(*res, "vhost_guard",
+			    json_pack("{s:b, s:o*}", "active",
+				      vs_vhost_guard_active(), "refused", g));
 	return 0;
 }
 

@@ -47,6 +47,7 @@ import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -669,8 +670,9 @@ class Fuzzer:
 
     def __init__(self, path, seed, pid=None, feed=None, verbose=False,
                  ping_every=1, timeout=5.0, log=None, kinds=None,
-                 avoid_known=False):
+                 avoid_known=False, stall_dump=None):
         self.path = path
+        self.stall_dump = stall_dump
         self.guard = known_bug_guard if avoid_known else None
         self.seed = seed
         self.pid = pid
@@ -712,23 +714,49 @@ class Fuzzer:
         except OSError:
             return False
 
+    def dump_stacks(self):
+        """Every thread's backtrace of the switch, while it is stuck."""
+        if not self.stall_dump or self.pid is None:
+            return None
+        try:
+            p = subprocess.run(["gdb", "-p", str(self.pid), "-batch", "-ex",
+                                "thread apply all bt 30"],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return repr(e)
+        with open(self.stall_dump, "ab") as f:
+            f.write(p.stdout)
+        return self.stall_dump
+
     def check(self, i):
         if not self.alive():
             raise SwitchGone("switch process %d is gone after case %d "
                              "(replay: --seed %s --case %d)" % (
                                  self.pid, i, self.seed, i))
-        if self.ping_every and i % self.ping_every == 0:
-            try:
-                ping(self.path, timeout=max(self.timeout, 20.0))
-            except (OSError, TimeoutError, Closed) as e:
-                if not self.alive():
-                    raise SwitchGone("switch process %d died in case %d "
-                                     "(replay: --seed %s --case %d)" % (
-                                         self.pid, i, self.seed, i))
-                raise SwitchGone("vhost-user socket %s does not answer "
-                                 "GET_FEATURES after case %d: %s (replay: "
-                                 "--seed %s --case %d)" % (
-                                     self.path, i, e, self.seed, i))
+        if not self.ping_every or i % self.ping_every:
+            return
+        t0 = now()
+        try:
+            ping(self.path, timeout=10)
+            return
+        except (OSError, TimeoutError, Closed) as e:
+            first = e
+        if not self.alive():
+            raise SwitchGone("switch process %d died in case %d "
+                             "(replay: --seed %s --case %d)" % (
+                                 self.pid, i, self.seed, i))
+        # Stuck now: take the stacks while it lasts, then wait a bit more.
+        where = self.dump_stacks()
+        try:
+            ping(self.path, timeout=20)
+            late = "answered after %.1f s" % (now() - t0)
+        except (OSError, TimeoutError, Closed) as e:
+            late = "still silent after %.1f s (%r)" % (now() - t0, e)
+        raise SwitchGone("vhost-user socket %s did not answer GET_FEATURES "
+                         "within 10 s after case %d (%r); %s; stacks: %s "
+                         "(replay: --seed %s --case %d)" % (
+                             self.path, i, first, late, where, self.seed, i))
 
     def feed_some(self, n=8):
         """Broadcast frames from the feeder port: they reach our port's
@@ -1610,7 +1638,18 @@ def repro_inflight_huge(path, num_queues=600, queue_size=1024):
     c = Conn(path, timeout=60)
     c.msg(GET_INFLIGHT_FD, struct.pack("<QQHHI", 0, 0, num_queues,
                                        queue_size, 0))
-    msg, fds, _, _ = socket.recv_fds(c.s, HDR.size + 24, 8)
+    try:
+        msg, fds, _, _ = socket.recv_fds(c.s, HDR.size + 24, 8)
+    except OSError:
+        msg, fds = b"", []
+    if len(msg) < HDR.size:
+        # Refused: the backend closed the connection without a reply.
+        for fd in fds:
+            os.close(fd)
+        c.inflight = (None, None)
+        print("GET_INFLIGHT_FD %d x %d: connection closed, no reply" % (
+            num_queues, queue_size))
+        return c
     _, _, size = HDR.unpack(msg[:HDR.size])
     mmap_size = struct.unpack_from("<Q", msg, HDR.size)[0] \
         if size >= 8 and len(msg) >= HDR.size + 8 else None
@@ -1695,6 +1734,8 @@ def main():
                    help="do not send what hits a known crash (%s)" %
                    ", ".join(KNOWN_CRASHES))
     f.add_argument("--ping-every", type=int, default=1)
+    f.add_argument("--stall-dump", help="when the switch stops answering, "
+                   "append gdb backtraces of its threads to this file")
     f.add_argument("--timeout", type=float, default=5.0)
     f.add_argument("--seconds", type=float, help="stop after this long")
     f.add_argument("--log", help="write every case's description here")
@@ -1743,7 +1784,7 @@ def main():
     fz = Fuzzer(a.sock, a.seed, pid=a.pid, feed=feed, verbose=a.verbose,
                 ping_every=a.ping_every, timeout=a.timeout, log=logf,
                 kinds=a.kinds.split(",") if a.kinds else None,
-                avoid_known=a.avoid_known)
+                avoid_known=a.avoid_known, stall_dump=a.stall_dump)
     t0 = now()
     try:
         if a.case is not None:
