@@ -66,7 +66,7 @@ main(int argc, char **argv)
 	json_error_t jerr;
 	bool raw = false;
 	FILE *f;
-	int c, fd, i;
+	int c, fd, i, rc;
 
 	while ((c = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -111,27 +111,33 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	/* One way out: everything below is released at out. */
+	f = NULL;
+	reply = NULL;
+	rc = 2;
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	strcpy(sa.sun_path, path);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		fprintf(stderr,
 			"vhost-switch-ctl: cannot connect to %s: %s (is vhost-switch running? see --ctl / -f)\n",
 			path, strerror(errno));
-		return 2;
+		goto out;
 	}
 	f = fdopen(fd, "r+");
-	if (f == NULL || fprintf(f, "%s\n", req) < 0 || fflush(f) != 0 ||
+	if (f == NULL)
+		goto out;
+	fd = -1; /* f owns it */
+	if (fprintf(f, "%s\n", req) < 0 || fflush(f) != 0 ||
 	    getline(&line, &cap, f) <= 0) {
 		fprintf(stderr, "vhost-switch-ctl: no reply from %s\n", path);
-		return 2;
+		goto out;
 	}
-	free(req);
 	if (raw)
 		fputs(line, stdout);
 	reply = json_loads(line, 0, &jerr);
 	if (reply == NULL) {
 		fprintf(stderr, "vhost-switch-ctl: bad reply: %s\n", jerr.text);
-		return 2;
+		goto out;
 	}
 	err = json_object_get(reply, "error");
 	if (err != NULL) {
@@ -139,13 +145,20 @@ main(int argc, char **argv)
 			(long long)json_integer_value(
 				json_object_get(err, "code")),
 			json_string_value(json_object_get(err, "message")));
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	res = json_object_get(reply, "result");
 	if (!raw)
 		vs_fmt_print(stdout, res);
+	rc = 0;
+out:
 	json_decref(reply);
 	free(line);
-	fclose(f);
-	return 0;
+	free(req);
+	if (f != NULL)
+		fclose(f);
+	else if (fd >= 0)
+		close(fd);
+	return rc;
 }
