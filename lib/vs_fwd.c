@@ -328,8 +328,10 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in, struct rte_mbuf **pkts,
 	  uint16_t n, uint64_t now)
 {
 	const struct rte_ether_addr *dst[VS_MAX_BURST];
+	const struct rte_ether_addr *uniq[VS_MAX_BURST];
 	const struct rte_ether_addr *last_src = NULL;
-	uint16_t out[VS_MAX_BURST];
+	uint16_t out[VS_MAX_BURST], uout[VS_MAX_BURST], map[VS_MAX_BURST];
+	uint16_t nu = 0;
 	uint16_t flood[VS_MAX_PORTS];
 	int nb_flood = -1; /* computed on the first flooded frame */
 	uint16_t i, j, k, in_id = in->id;
@@ -353,11 +355,21 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in, struct rte_mbuf **pkts,
 			vs_fdb_learn(&eth->src_addr, in_id, now);
 			last_src = &eth->src_addr;
 		}
+		/*
+		 * Last-MAC cache: a run of frames to one destination (the usual
+		 * burst) costs one hash lookup, not one per frame.
+		 */
+		if (nu == 0 ||
+		    !rte_is_same_ether_addr(uniq[nu - 1], &eth->dst_addr))
+			uniq[nu++] = &eth->dst_addr;
+		map[j] = nu - 1;
 		dst[j] = &eth->dst_addr;
 		pkts[j++] = m;
 	}
 	n = j;
-	vs_fdb_lookup_bulk(dst, n, out);
+	vs_fdb_lookup_bulk(uniq, nu, uout);
+	for (i = 0; i < n; i++)
+		out[i] = uout[map[i]];
 
 	/* Pass 2: chain every frame to its destinations. */
 	for (i = 0; i < n; i++) {
