@@ -16,7 +16,11 @@ entry_json(const struct vs_fdb_entry_info *e, void *arg)
 	struct vs_port *p = vs_port_get(e->port_id);
 	char mac[RTE_ETHER_ADDR_FMT_SIZE];
 
-	rte_ether_format_addr(mac, sizeof(mac), &e->mac);
+	/* Lower case, as ip link, bridge fdb and ovs-appctl fdb/show print. */
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+		 e->mac.addr_bytes[0], e->mac.addr_bytes[1],
+		 e->mac.addr_bytes[2], e->mac.addr_bytes[3],
+		 e->mac.addr_bytes[4], e->mac.addr_bytes[5]);
 	json_array_append_new(arg,
 			      json_pack("{s:s, s:i, s:s, s:s, s:i}", "mac", mac,
 					"port_id", e->port_id, "port",

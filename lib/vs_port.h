@@ -128,8 +128,11 @@ struct vs_vring_info {
 	bool guest_tx; /**< switch rx side */
 	bool enabled; /**< guest enabled it */
 	uint16_t size; /**< vhost_vring_state.num */
-	uint16_t last_avail_idx; /**< VHOST_GET_VRING_BASE */
+	bool packed; /**< packed ring (VIRTIO_F_RING_PACKED) */
+	uint16_t last_avail_idx; /**< VHOST_GET_VRING_BASE, wrap bit out */
 	uint16_t last_used_idx;
+	bool avail_wrap; /**< packed: the wrap counters (bit 15 of the base) */
+	bool used_wrap;
 	uint64_t desc; /**< vhost_vring_addr, host virtual */
 	uint64_t avail;
 	uint64_t used;

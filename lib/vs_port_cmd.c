@@ -251,6 +251,14 @@ vring_json(const struct vs_port *p, const struct vs_vring_info *v)
 		"kickfd", v->kickfd, "callfd", v->callfd);
 	if (o == NULL)
 		return NULL;
+	json_object_set_new(o, "ring",
+			    json_string(v->packed ? "packed" : "split"));
+	if (v->packed) {
+		json_object_set_new(o, "avail_wrap_counter",
+				    json_integer(v->avail_wrap));
+		json_object_set_new(o, "used_wrap_counter",
+				    json_integer(v->used_wrap));
+	}
 	/*
 	 * Guest TX vrings: kicks are armed only while the owning lcore
 	 * sleeps; otherwise it polls and the guest is told not to kick.

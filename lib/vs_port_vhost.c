@@ -454,8 +454,17 @@ vs_port_vring_info(const struct vs_port *p, uint16_t idx,
 	vi->callfd = vr.callfd;
 	rte_vhost_get_vring_base(vid, idx, &vi->last_avail_idx,
 				 &vi->last_used_idx);
-	if (rte_vhost_get_negotiated_features(vid, &f) == 0)
+	if (rte_vhost_get_negotiated_features(vid, &f) == 0) {
 		vi->log = !!(f & (1ULL << VHOST_F_LOG_ALL));
+		vi->packed = !!(f & (1ULL << VIRTIO_F_RING_PACKED));
+	}
+	if (vi->packed) {
+		/* librte_vhost puts a packed ring's wrap counter in bit 15. */
+		vi->avail_wrap = vi->last_avail_idx >> 15;
+		vi->used_wrap = vi->last_used_idx >> 15;
+		vi->last_avail_idx &= 0x7fff;
+		vi->last_used_idx &= 0x7fff;
+	}
 	RTE_SET_USED(pf);
 	if (vi->guest_tx)
 		vi->enabled =

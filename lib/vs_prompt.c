@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <cmdline_parse_string.h>
 #include <cmdline_rdline.h>
 #include <cmdline_socket.h>
+#include <rte_common.h>
 #include <rte_string_fns.h>
 
 #include "vs_cmd.h"
@@ -66,8 +68,74 @@ quit(void *parsed, struct cmdline *cl, void *data)
 	cmdline_quit(cl);
 }
 
-static cmdline_parse_token_string_t tok_method =
-	TOKEN_STRING_INITIALIZER(struct line, method, NULL);
+/*
+ * The method token: any word but "quit" parses (an unknown method gets the
+ * registry's "unknown method" error, not cmdline's "Command not found"),
+ * and TAB completes on the registered names. cmdline's string token cannot
+ * do both: with a list of names it refuses other words, and a second,
+ * catch-all instruction would make every known method ambiguous.
+ */
+static const char **method_names;
+static int nb_method_names;
+
+static int
+method_parse(cmdline_parse_token_hdr_t *tk, const char *buf, void *res,
+	     unsigned int ressize)
+{
+	unsigned int n = 0;
+
+	RTE_SET_USED(tk);
+	if (buf == NULL)
+		return -1;
+	while (!cmdline_isendoftoken(buf[n]))
+		n++;
+	if (n == 0 || (n == 4 && strncmp(buf, "quit", 4) == 0))
+		return -1;
+	if (res != NULL) {
+		if (n >= ressize || n >= sizeof(cmdline_fixed_string_t))
+			return -1;
+		memcpy(res, buf, n);
+		((char *)res)[n] = '\0';
+	}
+	return (int)n;
+}
+
+static int
+method_nb(cmdline_parse_token_hdr_t *tk)
+{
+	RTE_SET_USED(tk);
+	return nb_method_names;
+}
+
+static int
+method_elt(cmdline_parse_token_hdr_t *tk, int idx, char *dst, unsigned int size)
+{
+	RTE_SET_USED(tk);
+	if (idx < 0 || idx >= nb_method_names ||
+	    strlcpy(dst, method_names[idx], size) >= size)
+		return -1;
+	return 0;
+}
+
+static int
+method_help(cmdline_parse_token_hdr_t *tk, char *dst, unsigned int size)
+{
+	RTE_SET_USED(tk);
+	strlcpy(dst, "METHOD", size);
+	return 0;
+}
+
+static struct cmdline_token_ops method_ops = {
+	.parse = method_parse,
+	.complete_get_nb = method_nb,
+	.complete_get_elt = method_elt,
+	.get_help = method_help,
+};
+
+static cmdline_parse_token_hdr_t tok_method = {
+	.ops = &method_ops,
+	.offset = offsetof(struct line, method),
+};
 static cmdline_parse_token_string_t tok_args =
 	TOKEN_STRING_INITIALIZER(struct line, args, TOKEN_STRING_MULTI);
 static cmdline_parse_token_string_t tok_quit =
@@ -101,26 +169,20 @@ vs_prompt_run(volatile sig_atomic_t *stop, void (*idle)(void))
 {
 	const struct vs_cmd *c;
 	struct cmdline *cl;
-	size_t len = 1;
 	unsigned int i;
-	char *methods;
 
-	/* The method token completes on "name#name#..." (librte_cmdline). */
-	for (i = 0; (c = vs_cmd_at(i)) != NULL; i++)
-		len += strlen(c->name) + 1;
-	methods = calloc(1, len);
-	if (methods == NULL)
+	for (i = 0; vs_cmd_at(i) != NULL; i++)
+		;
+	method_names = calloc(i + 1, sizeof(*method_names));
+	if (method_names == NULL)
 		return -ENOMEM;
-	for (i = 0; (c = vs_cmd_at(i)) != NULL; i++) {
-		if (i)
-			strcat(methods, "#");
-		strcat(methods, c->name);
-	}
-	tok_method.string_data.str = methods;
+	for (i = 0; (c = vs_cmd_at(i)) != NULL; i++)
+		method_names[i] = c->name;
+	nb_method_names = (int)i;
 
 	cl = cmdline_stdin_new(ctx, "vhost-switch> ");
 	if (cl == NULL) {
-		free(methods);
+		free(method_names);
 		return -ENOMEM;
 	}
 	while (!*stop) {
@@ -136,6 +198,8 @@ vs_prompt_run(volatile sig_atomic_t *stop, void (*idle)(void))
 	}
 	cmdline_stdin_exit(cl);
 	printf("\n");
-	free(methods);
+	free(method_names);
+	method_names = NULL;
+	nb_method_names = 0;
 	return 0;
 }

@@ -184,3 +184,20 @@ def test_mac_ageing(env):
     assert out["c"] == [hello_b] + d_to_b
     assert out["a"] == [hello_b] + d_to_b
     assert sw.stop() == 0
+
+
+def test_vdev_that_fails_to_probe(env):
+    """EAL logs a --vdev it cannot probe and carries on; the switch does
+    not: it exits 1 naming the device, and leaves no socket behind."""
+    missing = env.file("missing.pcap")
+    sw = env.switch(args=["--vhost", "%s,name=a" % env.sock("a")],
+                    vdevs=["net_pcap0,rx_pcap=%s,tx_pcap=%s" % (
+                        missing, env.file("out.pcap"))])
+    sw.start(wait=False)
+    rc = sw.proc.p.wait(60)
+    out = sw.output()
+    assert rc == 1, out[-1500:]
+    assert "--vdev net_pcap0,rx_pcap=%s" % missing in out
+    assert "did not probe" in out
+    assert "vhost-switch: ready" not in out
+    assert not os.path.exists(env.sock("a"))

@@ -27,7 +27,8 @@ import ctlclient
 import vstest
 from test_fuzz import (PYTHON, FUZZER, T_LINK, Sampler, Sanitizers,
                        exact_exchange, link_downs, stats, stream_pair)
-from test_reconnect import Pmd, mac, vhost_args, wait_in_use_zero
+from test_reconnect import (Pmd, mac, vhost_args, wait_in_use_zero,
+                            wait_value)
 from vstest import wait_for
 
 KILLS = int(os.environ.get("VS_FAULT_KILLS", "50"))
@@ -76,21 +77,24 @@ def ctl_stat(ctl, port, key):
 
 
 def wait_ctl_stat(ctl, port, key, pred, what, timeout=30):
-    box = {}
-
-    def ok():
-        box["v"] = ctl_stat(ctl, port, key)
-        return pred(box["v"])
-    try:
-        wait_for(ok, timeout, interval=0.05, what=what)
-    except TimeoutError:
-        raise AssertionError("port %s %s=%s: expected %s" % (
-            port, key, box.get("v"), what))
-    return box["v"]
+    return wait_value(lambda: ctl_stat(ctl, port, key), pred,
+                      "port %s %s" % (port, key), what, timeout, 0.05)
 
 
 def mbufs_in_use(ctl):
     return ctlclient.call(ctl, "info")["mbufs_in_use"]
+
+
+def stop_stream(sw, ps, pr, san):
+    """The end of a test with a stream pair: s leaves, every mbuf comes
+    back, r leaves, the switch stops cleanly with no sanitizer report."""
+    ps.stop()
+    sw.wait_log(r"port \d+ s: link down", timeout=T_LINK)
+    in_use = wait_in_use_zero(sw)
+    assert in_use == {0: 0}, "mbufs in use: %s" % in_use
+    pr.stop()
+    assert sw.stop() == 0
+    san.check(sw)
 
 
 # ---------------------------------------------------------------------------
@@ -495,13 +499,7 @@ def test_stuck_guest_does_not_slow_others(env, san):
     for g in (tg, k):
         if g.proc.alive():
             g.stop()
-    ps.stop()
-    sw.wait_log(r"port \d+ s: link down", timeout=T_LINK)
-    in_use = wait_in_use_zero(sw)
-    assert in_use == {0: 0}, "mbufs in use: %s" % in_use
-    pr.stop()
-    assert sw.stop() == 0
-    san.check(sw)
+    stop_stream(sw, ps, pr, san)
 
 
 # ---------------------------------------------------------------------------
@@ -566,13 +564,7 @@ def test_port_flapping(env, san):
     assert link_downs(sw, "s") == 0 and link_downs(sw, "r") == 0
     for g in (fg, gg):
         g.stop()
-    ps.stop()
-    sw.wait_log(r"port \d+ s: link down", timeout=T_LINK)
-    in_use = wait_in_use_zero(sw)
-    assert in_use == {0: 0}, "mbufs in use: %s" % in_use
-    pr.stop()
-    assert sw.stop() == 0
-    san.check(sw)
+    stop_stream(sw, ps, pr, san)
 
 
 # ---------------------------------------------------------------------------

@@ -637,12 +637,33 @@ class CtlFuzzer:
             if rep.get("id") == sid:
                 break
             got.append(rep)
+        self.check_count(got, want, line)
+
+    @staticmethod
+    def check_count(got, want, line):
+        """@got: the replies to @line before its sentinel (or the one reply
+        when it had none): one for a request, none for a notification or
+        an empty line, at most one when either may be."""
         if want is True:
             assert len(got) == 1, "%d replies to %r" % (len(got), line[:200])
         elif want is False:
             assert not got, "a reply to an empty line %r" % line[:200]
         else:
             assert len(got) <= 1, "%d replies to %r" % (len(got), line[:200])
+
+    def replies_until(self, sid, line):
+        """Replies up to the sentinel @sid (None: the first reply)."""
+        got = []
+        while True:
+            raw = self.readline()
+            assert raw, "connection closed after %r" % line[:200]
+            rep = self.check_reply(raw)
+            self.replies += 1
+            if sid is None:
+                return [rep]
+            if rep.get("id") == sid:
+                return got
+            got.append(rep)
 
     def structural(self):
         """Connections: more than 64 at once, idle ones, half lines."""
@@ -726,26 +747,7 @@ class CtlFuzzer:
         sender.start()
         for line, want, sid in plan:
             self.sent += 1
-            got = []
-            while True:
-                raw = self.readline()
-                assert raw, "connection closed after %r" % line[:200]
-                rep = self.check_reply(raw)
-                self.replies += 1
-                if sid is None:
-                    got.append(rep)
-                    break
-                if rep.get("id") == sid:
-                    break
-                got.append(rep)
-            if want is True:
-                assert len(got) == 1, "%d replies to %r" % (len(got),
-                                                            line[:200])
-            elif want is False:
-                assert not got, "a reply to an empty line %r" % line[:200]
-            else:
-                assert len(got) <= 1, "%d replies to %r" % (len(got),
-                                                            line[:200])
+            self.check_count(self.replies_until(sid, line), want, line)
         sender.join(30)
 
     def run(self, count, stop=None):

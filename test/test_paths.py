@@ -20,6 +20,7 @@ import re
 import pytest
 from scapy.all import Ether, IP, UDP, Raw
 
+import ctlclient
 import vstest
 from vstest import wait_for
 
@@ -273,8 +274,10 @@ def test_virtio_path(env, case, record_property):
     to_b = make_frames(MAC_A, MAC_B, sizes, seed=1)
     to_a = make_frames(MAC_B, MAC_A, sizes, seed=2)
 
+    ctl = env.wd.file("ctl")
     sw = env.switch(args=["--vhost", "%s,name=a" % env.sock("a"),
-                          "--vhost", "%s,name=b" % env.sock("b")])
+                          "--vhost", "%s,name=b" % env.sock("b"),
+                          "--ctl", ctl])
     sw.start()
     ga = guest(env, PathGuest, "a", env.sock("a"), dev_a, frames=to_b,
                mac=MAC_A, eal=vec_eal(dev_a))
@@ -305,6 +308,22 @@ def test_virtio_path(env, case, record_property):
     ga.wait_delivered(len(to_a))
     gb.wait_delivered(len(to_b))
     check_switch(sw, {"a": to_b, "b": to_a})
+    # vring/show: the ring layout, and a packed ring's indexes without
+    # the wrap counter (librte_vhost keeps it in bit 15 of the base).
+    for port, d, n_sent, n_got in (("a", dev_a, len(to_b), len(to_a)),
+                                   ("b", dev_b, len(to_a), len(to_b))):
+        packed = "packed_vq=1" in d
+        for v in ctlclient.call(ctl, "vring/show", port):
+            assert v["ring"] == ("packed" if packed else "split"), (port, v)
+            assert v["last_avail_idx"] < (v["size"] if packed else 65536)
+            if packed:
+                assert v["avail_wrap_counter"] in (0, 1)
+                assert v["used_wrap_counter"] in (0, 1)
+            else:
+                assert "avail_wrap_counter" not in v
+            if v["direction"] == "guest_tx" and not packed:
+                # Split: free-running 16-bit indexes, one per frame.
+                assert v["last_avail_idx"] == n_sent % 65536, (port, v)
     got_a, got_b = ga.finish(), gb.finish()
     check_no_leak(sw, "ab")
     assert [len(f) for f in got_b] == [len(f) for f in to_b]

@@ -168,10 +168,6 @@ def test_prompt_methods_completion_quit(env):
     assert not os.path.exists(env.sock("a"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: the prompt's method token only matches registered names, "
-    "so librte_cmdline answers 'Command not found' itself; a catch-all "
-    "instruction makes every known method ambiguous"))
 def test_prompt_unknown_method(env):
     sw, tty = start(env)
     out = tty.run("port/frobnicate a")

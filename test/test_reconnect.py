@@ -77,18 +77,25 @@ def wait_pcap(path, n, timeout=T_TRAFFIC):
     return box[0]
 
 
-def wait_stat(sw, port, key, pred, what, timeout=T_TRAFFIC):
+def wait_value(get, pred, label, what, timeout, interval):
+    """Poll get() until pred(value); fail with "LABEL=VALUE: expected
+    WHAT". Returns the value."""
     box = {}
 
     def ok():
-        box["v"] = sw.stats(timeout=10)[0][port][key]
+        box["v"] = get()
         return pred(box["v"])
     try:
-        wait_for(ok, timeout, interval=0.2, what=what)
+        wait_for(ok, timeout, interval=interval, what=what)
     except TimeoutError:
-        raise AssertionError("port %s %s=%s: expected %s" % (
-            port, key, box.get("v"), what))
+        raise AssertionError("%s=%s: expected %s" % (label, box.get("v"),
+                                                     what))
     return box["v"]
+
+
+def wait_stat(sw, port, key, pred, what, timeout=T_TRAFFIC):
+    return wait_value(lambda: sw.stats(timeout=10)[0][port][key], pred,
+                      "port %s %s" % (port, key), what, timeout, 0.2)
 
 
 def wait_in_use_zero(sw, timeout=10):

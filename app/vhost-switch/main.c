@@ -12,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_devargs.h>
 #include <rte_eal.h>
+#include <rte_ethdev.h>
 #include <rte_errno.h>
 
 #include "vs_conf.h"
@@ -83,6 +85,27 @@ usage_hook(const char *prog)
 	printf("\nEAL options:\n");
 }
 
+/* Every --vdev became an ethdev; say which did not. */
+static int
+check_vdevs(void)
+{
+	struct rte_devargs *da;
+	uint16_t pid;
+	int bad = 0;
+
+	RTE_EAL_DEVARGS_FOREACH("vdev", da)
+	{
+		if (rte_eth_dev_get_port_by_name(da->name, &pid) == 0)
+			continue;
+		fprintf(stderr,
+			"vhost-switch: --vdev %s%s%s: the device did not probe (see the EAL messages above)\n",
+			da->name, da->args != NULL && da->args[0] ? "," : "",
+			da->args != NULL ? da->args : "");
+		bad = 1;
+	}
+	return bad;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -112,6 +135,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "vhost-switch: %s\n", err);
 		rte_eal_cleanup();
 		return EXIT_USAGE;
+	}
+
+	/*
+	 * EAL logs a --vdev that fails to probe and goes on without it; a
+	 * switch missing a port it was told to have must not start.
+	 */
+	if (check_vdevs() != 0) {
+		rte_eal_cleanup();
+		return EXIT_FAILURE;
 	}
 
 	sigemptyset(&sa.sa_mask);
