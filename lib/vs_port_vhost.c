@@ -278,13 +278,15 @@ new_connection(int vid)
 	return vs_vhost_guard_attach(vid);
 }
 
-void
+const char *
 vs_port_vhost_refused(int vid)
 {
 	struct vs_port *p = port_of_vid(vid);
 
-	if (p != NULL)
-		atomic_fetch_add(&p->vhost.refused, 1);
+	if (p == NULL)
+		return "?";
+	atomic_fetch_add(&p->vhost.refused, 1);
+	return p->name;
 }
 
 uint64_t

@@ -289,11 +289,11 @@ guard_pre(int vid, void *arg)
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 
 	atomic_fetch_add(&refused[why], 1);
-	vs_port_vhost_refused(vid);
 	PORT_LOG(
 		WARNING,
-		"vid %d: refused vhost-user request %u (size %u, %d fds): %s\n",
-		vid, c->msg.request, c->msg.size, c->fd_num, reason_desc[why]);
+		"port %s (vid %d): refused vhost-user request %u (size %u, %d fds): %s\n",
+		vs_port_vhost_refused(vid), vid, c->msg.request, c->msg.size,
+		c->fd_num, reason_desc[why]);
 	for (i = 0; i < c->fd_num; i++) {
 		if (c->fds[i] >= 0)
 			close(c->fds[i]);

@@ -36,7 +36,10 @@ uint64_t vs_vhost_guard_refused(enum vs_guard_reason r);
 
 const char *vs_vhost_guard_reason_name(enum vs_guard_reason r);
 
-/** Count a refused message on the port of @p vid (vs_port_vhost.c). */
-void vs_port_vhost_refused(int vid);
+/**
+ * Count a refused message on the port of @p vid (vs_port_vhost.c).
+ * @return the port's name for the log, or "?".
+ */
+const char *vs_port_vhost_refused(int vid);
 
 #endif
