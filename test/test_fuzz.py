@@ -936,10 +936,15 @@ def test_fuzz_vhostuser_and_ctl(env, san):
     try:
         wait_for(settled, 30, interval=0.5, what="fds and maps back")
     except TimeoutError:
+        with open("/proc/%d/maps" % pid) as f:
+            left = [ln.strip() for ln in f if "vsfuzz" in ln]
         raise AssertionError("switch fds %d (before %d, known leaks <= %d), "
-                             "guest memory mappings %d (before %d)" % (
+                             "guest memory mappings %d (before %d): %s; "
+                             "ports: %s" % (
                                  box["fds"], fds0, summary["known_fd_leaks"],
-                                 box["maps"], maps0))
+                                 box["maps"], maps0, left[:8],
+                                 [(p["name"], p["link"]) for p in
+                                  ctlclient.call(ctl, "port/list")]))
     print("fds %d -> %d (known leaks <= %d), RSS %d -> %d kB" % (
         fds0, box["fds"], summary["known_fd_leaks"], rss0, rss_kb(pid)))
 
