@@ -625,6 +625,7 @@ fwd_loop(void *arg)
 	struct rte_mbuf *pkts[VS_MAX_BURST];
 	uint64_t prev = rte_rdtsc(), now;
 	uint32_t pass = 0;
+	bool full = true; /* poll quiet queues too: the pass after a sleep */
 
 	rte_rcu_qsbr_thread_register(fwd.qsbr, lc->idx);
 	rte_rcu_qsbr_thread_online(fwd.qsbr, lc->idx);
@@ -645,7 +646,7 @@ fwd_loop(void *arg)
 
 			if (unlikely(prev - pl->q[i].last_pkt >
 				     fwd.quiet_tsc) &&
-			    ((pass + i) & (VS_QUIET_EVERY - 1)) != 0)
+			    ((pass + i) & (VS_QUIET_EVERY - 1)) != 0 && !full)
 				continue; /* quiet: see VS_QUIET_US */
 			p = vs_port_get(pl->q[i].port_id);
 			if (p == NULL ||
@@ -670,6 +671,7 @@ fwd_loop(void *arg)
 		}
 		txbuf_flush(lc);
 		rte_rcu_qsbr_quiescent(fwd.qsbr, lc->idx);
+		full = false;
 
 		now = rte_rdtsc();
 		if (unlikely(lc->eth_fired)) {
@@ -685,8 +687,13 @@ fwd_loop(void *arg)
 			lc->pkts += got;
 		} else {
 			lc->idle_cycles += now - prev;
-			if (pl != NULL && try_sleep(lc, pl, now))
+			if (pl != NULL && try_sleep(lc, pl, now)) {
 				now = rte_rdtsc(); /* sleep is not idle time */
+				/* A kick woke us: its queue may be quiet. */
+				full = true;
+				prev = now;
+				continue;
+			}
 		}
 		prev = now;
 	}
