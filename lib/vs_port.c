@@ -195,6 +195,30 @@ out:
 	return ret;
 }
 
+struct vs_port *
+vs_port_find_vhost(const char *path)
+{
+	struct vs_port *found = NULL;
+	uint16_t i, n;
+
+	/*
+	 * Under the table lock: vs_port_unregister() takes it to remove a
+	 * port before freeing it, so a port this scan reads cannot be freed
+	 * under it. (The lcores need no lock: they are RCU readers.)
+	 */
+	pthread_mutex_lock(&table_lock);
+	n = vs_port_count();
+	for (i = 0; i < n && found == NULL; i++) {
+		struct vs_port *p = atomic_load(&ports[i]);
+
+		if (p != NULL && p->kind == VS_PORT_VHOST &&
+		    strcmp(p->vhost.path, path) == 0)
+			found = p;
+	}
+	pthread_mutex_unlock(&table_lock);
+	return found;
+}
+
 void
 vs_port_unregister(struct vs_port *port)
 {

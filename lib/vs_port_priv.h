@@ -168,4 +168,10 @@ vs_port_drop(struct vs_port *p, enum vs_drop reason, struct rte_mbuf **pkts,
 	rte_pktmbuf_free_bulk(pkts, n);
 }
 
+/*
+ * The vhost port with socket @p path, or NULL. For librte_vhost's threads:
+ * safe against a concurrent port/del (the lcores use vs_port_get under RCU).
+ */
+struct vs_port *vs_port_find_vhost(const char *path);
+
 #endif /* VS_PORT_PRIV_H */

@@ -42,23 +42,21 @@
 	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) | \
 	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO))
 
-/* The port that owns vhost device @p vid, from its socket path. */
+/*
+ * The port that owns vhost device @p vid, from its socket path. Called on
+ * librte_vhost's threads: a port being deleted cannot be freed under the
+ * scan (vs_port_find_vhost), and the port it returns lives until this
+ * callback returns (port/del unregisters the socket first, which waits for
+ * the socket's callbacks in progress).
+ */
 static struct vs_port *
 port_of_vid(int vid)
 {
 	char path[PATH_MAX];
-	uint16_t i;
 
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
 		return NULL;
-	for (i = 0; i < vs_port_count(); i++) {
-		struct vs_port *p = vs_port_get(i);
-
-		if (p != NULL && p->kind == VS_PORT_VHOST &&
-		    strcmp(p->vhost.path, path) == 0)
-			return p;
-	}
-	return NULL;
+	return vs_port_find_vhost(path);
 }
 
 static uint16_t
