@@ -340,10 +340,10 @@ static void
 fwd_burst(struct vs_lcore *lc, struct vs_port *in, struct rte_mbuf **pkts,
 	  uint16_t n, uint64_t now)
 {
-	const struct rte_ether_addr *dst[VS_MAX_BURST];
 	const struct rte_ether_addr *uniq[VS_MAX_BURST];
 	const struct rte_ether_addr *last_src = NULL;
-	uint16_t out[VS_MAX_BURST], uout[VS_MAX_BURST], map[VS_MAX_BURST];
+	/* Frame j goes to out[map[j]], the port of its destination uniq[]. */
+	uint16_t out[VS_MAX_BURST], map[VS_MAX_BURST];
 	uint16_t nu = 0;
 	uint16_t flood[VS_MAX_PORTS];
 	int nb_flood = -1; /* computed on the first flooded frame */
@@ -376,24 +376,25 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in, struct rte_mbuf **pkts,
 		    !rte_is_same_ether_addr(uniq[nu - 1], &eth->dst_addr))
 			uniq[nu++] = &eth->dst_addr;
 		map[j] = nu - 1;
-		dst[j] = &eth->dst_addr;
 		pkts[j++] = m;
 	}
 	n = j;
-	vs_fdb_lookup_bulk(uniq, nu, uout);
-	for (i = 0; i < n; i++)
-		out[i] = uout[map[i]];
+	vs_fdb_lookup_bulk(uniq, nu, out);
+	/* Broadcast and multicast flood, whatever the table says. */
+	for (i = 0; i < nu; i++)
+		if (rte_is_multicast_ether_addr(uniq[i]))
+			out[i] = VS_PORT_INVALID;
 
 	/* Pass 2: chain every frame to its destinations. */
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
+		uint16_t to = out[map[i]];
 
-		if (likely(!rte_is_multicast_ether_addr(dst[i]) &&
-			   out[i] != VS_PORT_INVALID)) {
-			if (unlikely(out[i] == in_id))
+		if (likely(to != VS_PORT_INVALID)) {
+			if (unlikely(to == in_id))
 				vs_port_drop(in, VS_DROP_SAME_PORT, &m, 1);
 			else
-				txbuf_add(lc, out[i], m);
+				txbuf_add(lc, to, m);
 			continue;
 		}
 		/* Broadcast, multicast, unknown unicast: every other up port. */
@@ -644,9 +645,8 @@ fwd_loop(void *arg)
 			struct vs_capture *cap;
 			uint16_t n, k;
 
-			if (unlikely(prev - pl->q[i].last_pkt >
-				     fwd.quiet_tsc) &&
-			    ((pass + i) & (VS_QUIET_EVERY - 1)) != 0 && !full)
+			if (!full && ((pass + i) & (VS_QUIET_EVERY - 1)) != 0 &&
+			    unlikely(prev - pl->q[i].last_pkt > fwd.quiet_tsc))
 				continue; /* quiet: see VS_QUIET_US */
 			p = vs_port_get(pl->q[i].port_id);
 			if (p == NULL ||

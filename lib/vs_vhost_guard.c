@@ -25,8 +25,6 @@
  * release this is built against; on any other the guard stays off and
  * says so.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,18 +43,16 @@
 #if RTE_VERSION >= RTE_VERSION_NUM(22, 11, 0, 0) && \
 	RTE_VERSION < RTE_VERSION_NUM(23, 3, 0, 0)
 #define GUARD_LAYOUT_KNOWN 1
-/* sizeof the payload union of 22.11 (VhostUserCryptoSessionParam). */
-#define VU_PAYLOAD_SIZE 632
 #else
 #define GUARD_LAYOUT_KNOWN 0
-#define VU_PAYLOAD_SIZE 632
 #endif
+/* sizeof the payload union of 22.11 (VhostUserCryptoSessionParam). */
+#define VU_PAYLOAD_SIZE 632
 
 #define VU_MAX_REGIONS 8
 #define VU_MAX_VRINGS 256
 #define VU_MAX_QUEUE_SIZE 32768
 #define VU_F_INFLIGHT_SHMFD 12 /* VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD */
-#define VU_NEED_REPLY (1u << 3)
 
 /* The requests the guard looks at (vhost-user.rst numbering). */
 enum {
@@ -89,11 +85,9 @@ struct vu_msg {
 	uint32_t flags;
 	uint32_t size;
 	union {
-		uint64_t u64;
 		struct {
-			uint32_t nregions;
+			uint32_t nregions; /* then the regions, unaligned */
 			uint32_t padding;
-			struct vu_region regions[VU_MAX_REGIONS];
 		} mem;
 		struct {
 			uint64_t mmap_size;
@@ -151,13 +145,6 @@ bool
 vs_vhost_guard_active(void)
 {
 	return GUARD_LAYOUT_KNOWN && !atomic_load(&guard_off);
-}
-
-/* Payload size: exactly @want bytes. */
-static bool
-size_is(const struct vu_msg *m, uint32_t want)
-{
-	return m->size == want;
 }
 
 /*
@@ -230,7 +217,7 @@ check(int vid, const struct vu_ctx *c)
 	case VU_SET_MEM_TABLE:
 		return check_mem_table(c);
 	case VU_SET_LOG_BASE:
-		if (!size_is(m, sizeof(m->payload.log)))
+		if (m->size != sizeof(m->payload.log))
 			return VS_GUARD_short;
 		if (c->fd_num != 1)
 			return VS_GUARD_bad_fd;
@@ -248,7 +235,7 @@ check(int vid, const struct vu_ctx *c)
 			return VS_GUARD_bad_value;
 		return VS_GUARD_MAX;
 	case VU_SET_VRING_ADDR:
-		return size_is(m, 40) ? VS_GUARD_MAX : VS_GUARD_short;
+		return m->size == 40 ? VS_GUARD_MAX : VS_GUARD_short;
 	case VU_SET_FEATURES:
 	case VU_SET_PROTOCOL_FEATURES:
 	case VU_NET_SET_MTU:
@@ -259,7 +246,7 @@ check(int vid, const struct vu_ctx *c)
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
 	case VU_SET_VRING_ERR:
-		return size_is(m, 8) ? VS_GUARD_MAX : VS_GUARD_short;
+		return m->size == 8 ? VS_GUARD_MAX : VS_GUARD_short;
 	default:
 		return VS_GUARD_MAX;
 	}

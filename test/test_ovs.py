@@ -57,17 +57,6 @@ def sh(argv, check=True, timeout=T, env=None):
     return out
 
 
-def ensure_ovs():
-    """Install openvswitch-switch-dpdk when it is missing (scripts/setup
-    does not yet)."""
-    if os.access(OVS_VSWITCHD, os.X_OK):
-        return
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    sh(["apt-get", "update", "-q"], timeout=600, env=env)
-    sh(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-        "openvswitch-switch-dpdk"], timeout=900, env=env)
-
-
 class Ovs:
     """ovsdb-server and ovs-vswitchd-dpdk in a private directory."""
 
@@ -193,7 +182,6 @@ class Ovs:
 
 @pytest.fixture(scope="module")
 def ovs(request):
-    ensure_ovs()
     failed_before = request.session.testsfailed
     o = Ovs()
     try:

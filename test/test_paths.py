@@ -315,8 +315,8 @@ def test_virtio_path(env, case, record_property):
         packed = "packed_vq=1" in d
         for v in ctlclient.call(ctl, "vring/show", port):
             assert v["ring"] == ("packed" if packed else "split"), (port, v)
-            assert v["last_avail_idx"] < (v["size"] if packed else 65536)
             if packed:
+                assert v["last_avail_idx"] < v["size"], (port, v)
                 assert v["avail_wrap_counter"] in (0, 1)
                 assert v["used_wrap_counter"] in (0, 1)
             else:
