@@ -2,16 +2,13 @@
 /*
  * The forwarding loop. Two passes per burst, as netmap's VALE does: look
  * every frame up and chain it to its destination's tx buffer, then send
- * once per destination.
+ * once per destination. The sleep path (busy-loop timeout) is in
+ * vs_fwd_sleep.c; who owns what is in vs_fwd_priv.h.
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -23,30 +20,11 @@
 
 #include "vs_fdb.h"
 #include "vs_fwd.h"
+#include "vs_fwd_priv.h"
 #include "vs_port_priv.h"
 
 RTE_LOG_REGISTER(vs_logtype_fwd, vswitch.fwd, INFO);
-#define FWD_LOG(level, fmt, ...) \
-	rte_log(RTE_LOG_##level, vs_logtype_fwd, "vswitch.fwd: " fmt, \
-		##__VA_ARGS__)
 
-/*
- * Frames buffered per destination before a send: 64 is two librte_vhost
- * enqueue calls (32 each), and bounds the mbufs parked per lcore and port.
- */
-#define VS_TXBUF 64
-#define VS_MAX_BURST 512
-
-/*
- * The longest a sleeping lcore waits when only kicks can wake it: a missed
- * wake-up (there should be none) then costs 100 ms, not a hang.
- */
-#define VS_SLEEP_MAX_US 100000
-/* Rx queues one lcore can sleep on; more are polled without sleeping. */
-#define VS_MAX_ARMED 256
-#define WAKE_CTL UINT64_MAX
-/* Ethdev interrupt wake-ups in a row with no frame before they are muted. */
-#define VS_ETH_SPURIOUS 16
 /*
  * Quiet queues. An rx queue that has had no frame for VS_QUIET_US is polled
  * on one pass in VS_QUIET_EVERY (staggered by its place in the poll list),
@@ -59,59 +37,6 @@ RTE_LOG_REGISTER(vs_logtype_fwd, vswitch.fwd, INFO);
 #define VS_QUIET_US 10000
 #define VS_QUIET_EVERY 8 /* a power of two */
 
-struct vs_rxq {
-	uint16_t port_id;
-	uint16_t queue;
-	uint64_t last_pkt; /* TSC of its last non-empty burst; owner only */
-};
-
-/* What a sleeping lcore armed, by value: ports may go while it sleeps. */
-struct vs_armed {
-	uint16_t port_id;
-	uint16_t queue;
-	int kfd; /* our dup of the kick eventfd, or -1 */
-	bool drain; /* an eventfd: read it after it fired */
-};
-
-struct vs_poll_list {
-	uint16_t n;
-	struct vs_rxq q[];
-};
-
-struct vs_txbuf {
-	uint16_t n;
-	struct rte_mbuf *pkts[VS_TXBUF];
-};
-
-struct vs_lcore {
-	unsigned int lcore_id;
-	unsigned int idx;
-	struct vs_poll_list *_Atomic poll;
-	uint64_t busy_cycles;
-	uint64_t idle_cycles;
-	uint64_t pkts;
-	/* Sleeping (busy-loop timeout). */
-	int epfd;
-	int wakefd;
-	uint32_t ep_gen;
-	const struct vs_poll_list *ep_poll;
-	uint16_t nb_armed;
-	struct vs_armed armed[VS_MAX_ARMED];
-	_Atomic bool sleeping;
-	bool ep_mute; /* the set leaves ethdev interrupts out */
-	bool eth_fired; /* last wake came from an ethdev interrupt */
-	uint16_t eth_empty; /* such wake-ups in a row that found nothing */
-	uint64_t eth_mute_until; /* TSC; see try_sleep() */
-	uint64_t sleeps;
-	uint64_t wake_kick;
-	uint64_t wake_timer;
-	uint64_t wake_ctl;
-	uint64_t sleep_cycles;
-	uint16_t nb_dirty;
-	uint16_t dirty[VS_MAX_PORTS];
-	struct vs_txbuf tx[VS_MAX_PORTS];
-} __rte_cache_aligned;
-
 static struct {
 	unsigned int nb;
 	struct vs_lcore *lc[RTE_MAX_LCORE];
@@ -121,6 +46,17 @@ static struct {
 	uint64_t quiet_tsc; /* VS_QUIET_US in TSC cycles */
 	volatile bool quit;
 } fwd;
+
+/*
+ * Which lcore (forwarding index) owns each rx queue, kept across
+ * rebalances so that adding or removing a port moves nothing else.
+ * Control thread only (vs_fwd_rebalance() callers are serialized).
+ */
+static struct {
+	uint64_t serial; /* the port the row is for; 0: none */
+	int16_t lc[VS_PORT_MAX_QUEUES];
+} asg[VS_MAX_PORTS];
+static uint64_t list_gen;
 
 unsigned int
 vs_fwd_nb_lcores(void)
@@ -161,7 +97,8 @@ vs_fwd_init(const struct vs_conf *conf)
 		lc->lcore_id = lcore;
 		lc->idx = i;
 		lc->epfd = -1;
-		lc->ep_gen = UINT32_MAX;
+		lc->ep_kick_gen = UINT32_MAX;
+		lc->ep_list_gen = UINT64_MAX;
 		lc->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		fwd.lc[i++] = lc;
 		if (lc->wakefd < 0)
@@ -183,15 +120,10 @@ nomem:
 	return -ENOMEM;
 }
 
-static void
-armed_close(struct vs_lcore *lc)
+bool
+vs_fwd_quitting(void)
 {
-	uint16_t i;
-
-	for (i = 0; i < lc->nb_armed; i++)
-		if (lc->armed[i].kfd >= 0)
-			close(lc->armed[i].kfd);
-	lc->nb_armed = 0;
+	return fwd.quit;
 }
 
 void
@@ -200,9 +132,15 @@ vs_fwd_wake_all(void)
 	uint64_t one = 1;
 	unsigned int i;
 
+	/*
+	 * Whatever the caller published (a poll list, a kick generation, a
+	 * port state) is ordered before the loads of "sleeping"; an lcore
+	 * orders its store of "sleeping" before it looks at them again
+	 * (vs_fwd_try_sleep()), so one of the two sees the other.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
 	for (i = 0; i < fwd.nb; i++)
-		if (atomic_load_explicit(&fwd.lc[i]->sleeping,
-					 memory_order_acquire) &&
+		if (atomic_load(&fwd.lc[i]->sleeping) &&
 		    write(fwd.lc[i]->wakefd, &one, sizeof(one)) < 0)
 			FWD_LOG(DEBUG, "wake lcore %u: %s\n",
 				fwd.lc[i]->lcore_id, strerror(errno));
@@ -216,9 +154,7 @@ vs_fwd_fini(void)
 	for (i = 0; i < RTE_MAX_LCORE; i++) {
 		if (fwd.lc[i] == NULL)
 			continue;
-		armed_close(fwd.lc[i]);
-		if (fwd.lc[i]->epfd >= 0)
-			close(fwd.lc[i]->epfd);
+		vs_fwd_sleep_fini(fwd.lc[i]);
 		if (fwd.lc[i]->wakefd >= 0)
 			close(fwd.lc[i]->wakefd);
 		rte_free(atomic_load(&fwd.lc[i]->poll));
@@ -228,78 +164,216 @@ vs_fwd_fini(void)
 	rte_free(fwd.qsbr);
 	fwd.qsbr = NULL;
 	fwd.nb = 0;
+	memset(asg, 0, sizeof(asg));
+}
+
+static struct vs_poll_list *
+list_alloc(unsigned int cap)
+{
+	struct vs_poll_list *l;
+
+	l = rte_zmalloc("vs_poll", sizeof(*l) + sizeof(l->q[0]) * (cap + 1),
+			0);
+	if (l != NULL)
+		l->gen = ++list_gen;
+	return l;
+}
+
+/* Publish @p nl as every lcore's poll list, wait for them, free the old. */
+static void
+lists_publish(struct vs_poll_list **nl)
+{
+	struct vs_poll_list *old[RTE_MAX_LCORE];
+	unsigned int i;
+
+	for (i = 0; i < fwd.nb; i++)
+		old[i] = atomic_exchange(&fwd.lc[i]->poll, nl[i]);
+	vs_fwd_wake_all();
+	/*
+	 * Every lcore passes a quiescent state after it finished the pass
+	 * (sleep included) that may have used its old list.
+	 */
+	vs_fwd_synchronize();
+	for (i = 0; i < fwd.nb; i++)
+		rte_free(old[i]);
+}
+
+/*
+ * Choose an owner for every rx queue of every port. Without @p even, a
+ * queue keeps its lcore and a new queue goes to the least loaded lcore.
+ * With @p even (lcore/rebalance), as many queues as the counts allow stay
+ * put and the rest move so that the counts differ by at most one.
+ */
+static unsigned int
+assign(bool even, int16_t (*want)[VS_PORT_MAX_QUEUES])
+{
+	unsigned int load[RTE_MAX_LCORE] = { 0 };
+	unsigned int total = 0, i, best;
+	uint16_t pid, q, np = vs_port_count();
+
+	for (pid = 0; pid < VS_MAX_PORTS; pid++) {
+		struct vs_port *p = pid < np ? vs_port_get(pid) : NULL;
+
+		if (p == NULL) {
+			asg[pid].serial = 0;
+			continue;
+		}
+		if (asg[pid].serial != p->serial) {
+			asg[pid].serial = p->serial;
+			for (q = 0; q < VS_PORT_MAX_QUEUES; q++)
+				asg[pid].lc[q] = -1;
+		}
+		total += p->nb_rxq;
+	}
+	/* Queue number first: a multi-queue port spreads over the lcores. */
+	for (q = 0; q < VS_PORT_MAX_QUEUES; q++)
+		for (pid = 0; pid < np; pid++) {
+			struct vs_port *p = vs_port_get(pid);
+			int16_t l;
+
+			if (p == NULL || q >= p->nb_rxq)
+				continue;
+			l = asg[pid].lc[q];
+			if (l >= 0 && (unsigned int)l < fwd.nb &&
+			    (!even ||
+			     load[l] < total / fwd.nb +
+					     ((unsigned int)l < total % fwd.nb))) {
+				want[pid][q] = l;
+				load[l]++;
+			} else {
+				want[pid][q] = -1;
+			}
+		}
+	for (q = 0; q < VS_PORT_MAX_QUEUES; q++)
+		for (pid = 0; pid < np; pid++) {
+			struct vs_port *p = vs_port_get(pid);
+
+			if (p == NULL || q >= p->nb_rxq || want[pid][q] >= 0)
+				continue;
+			for (best = 0, i = 1; i < fwd.nb; i++)
+				if (load[i] < load[best])
+					best = i;
+			want[pid][q] = (int16_t)best;
+			load[best]++;
+		}
+	return total;
+}
+
+static int
+rebalance(bool even)
+{
+	static int16_t want[VS_MAX_PORTS][VS_PORT_MAX_QUEUES];
+	static bool kept[VS_MAX_PORTS][VS_PORT_MAX_QUEUES];
+	struct vs_poll_list *cur[RTE_MAX_LCORE], *l1[RTE_MAX_LCORE] = { NULL },
+						 *l2[RTE_MAX_LCORE] = { NULL };
+	bool moved = false, added = false;
+	unsigned int total, i, k;
+	uint16_t pid, q, np;
+	uint64_t now = rte_rdtsc();
+
+	if (fwd.nb == 0)
+		return 0;
+	total = assign(even, want);
+	np = vs_port_count();
+	memset(kept, 0, sizeof(kept));
+	for (i = 0; i < fwd.nb; i++) {
+		cur[i] = atomic_load(&fwd.lc[i]->poll);
+		l1[i] = list_alloc(cur[i] != NULL ? cur[i]->n : 0);
+		l2[i] = list_alloc(total);
+		if (l1[i] == NULL || l2[i] == NULL)
+			goto nomem;
+	}
+	/* Phase 1 lists: what each lcore keeps of its current list. */
+	for (i = 0; i < fwd.nb; i++) {
+		for (k = 0; cur[i] != NULL && k < cur[i]->n; k++) {
+			const struct vs_rxq *e = &cur[i]->q[k];
+			struct vs_port *p = e->port_id < np
+				? vs_port_get(e->port_id)
+				: NULL;
+
+			if (p == NULL || p->serial != e->serial ||
+			    e->queue >= p->nb_rxq ||
+			    want[e->port_id][e->queue] != (int16_t)i) {
+				moved = true;
+				continue;
+			}
+			l1[i]->q[l1[i]->n++] = *e;
+			kept[e->port_id][e->queue] = true;
+		}
+		memcpy(l2[i]->q, l1[i]->q, sizeof(l1[i]->q[0]) * l1[i]->n);
+		l2[i]->n = l1[i]->n;
+	}
+	/* Phase 2 lists: and what it gains. */
+	for (q = 0; q < VS_PORT_MAX_QUEUES; q++)
+		for (pid = 0; pid < np; pid++) {
+			struct vs_port *p = vs_port_get(pid);
+			struct vs_poll_list *l;
+
+			if (p == NULL || q >= p->nb_rxq || kept[pid][q])
+				continue;
+			l = l2[want[pid][q]];
+			l->q[l->n].port_id = pid;
+			l->q[l->n].queue = q;
+			l->q[l->n].serial = p->serial;
+			/* Not quiet, not idle: polled at once, no sleep yet. */
+			l->q[l->n].last_pkt = now;
+			l->n++;
+			added = true;
+		}
+	/*
+	 * Two phases, as OVS reloads its PMDs and VPP stops its workers at a
+	 * barrier: a queue leaves its old lcore, which acknowledges through
+	 * RCU, before its new lcore sees it. No rx queue ever has two pollers.
+	 */
+	if (moved) {
+		lists_publish(l1);
+	} else {
+		for (i = 0; i < fwd.nb; i++)
+			rte_free(l1[i]);
+	}
+	if (added) {
+		lists_publish(l2);
+	} else {
+		for (i = 0; i < fwd.nb; i++)
+			rte_free(l2[i]);
+	}
+	for (pid = 0; pid < np; pid++)
+		for (q = 0; q < VS_PORT_MAX_QUEUES; q++)
+			asg[pid].lc[q] = want[pid][q];
+	return 0;
+nomem:
+	for (i = 0; i < fwd.nb; i++) {
+		rte_free(l1[i]);
+		rte_free(l2[i]);
+	}
+	return -ENOMEM;
 }
 
 int
 vs_fwd_rebalance(void)
 {
-	struct vs_poll_list *nl[RTE_MAX_LCORE] = { NULL };
-	struct vs_poll_list *old[RTE_MAX_LCORE];
-	unsigned int total = 0, i, next = 0;
-	uint16_t pid, q;
+	return rebalance(false);
+}
 
-	if (fwd.nb == 0)
-		return 0;
-	for (pid = 0; pid < vs_port_count(); pid++) {
-		struct vs_port *p = vs_port_get(pid);
-
-		if (p != NULL)
-			total += p->nb_rxq;
-	}
-	for (i = 0; i < fwd.nb; i++) {
-		nl[i] = rte_zmalloc(
-			"vs_poll",
-			sizeof(*nl[i]) + sizeof(nl[i]->q[0]) * (total + 1), 0);
-		if (nl[i] == NULL)
-			goto nomem;
-	}
-	/*
-	 * Round robin over queue number first, so the queues of a
-	 * multi-queue port land on different lcores.
-	 */
-	for (q = 0; q < VS_PORT_MAX_QUEUES; q++) {
-		for (pid = 0; pid < vs_port_count(); pid++) {
-			struct vs_port *p = vs_port_get(pid);
-			struct vs_poll_list *l;
-
-			if (p == NULL || q >= p->nb_rxq)
-				continue;
-			l = nl[next++ % fwd.nb];
-			l->q[l->n].port_id = pid;
-			l->q[l->n].queue = q;
-			l->n++;
-		}
-	}
-	for (i = 0; i < fwd.nb; i++)
-		old[i] = atomic_exchange(&fwd.lc[i]->poll, nl[i]);
-	vs_fwd_wake_all();
-	vs_fwd_synchronize();
-	for (i = 0; i < fwd.nb; i++)
-		rte_free(old[i]);
-	return 0;
-nomem:
-	for (i = 0; i < fwd.nb; i++)
-		rte_free(nl[i]);
-	return -ENOMEM;
+int
+vs_fwd_rebalance_even(void)
+{
+	return rebalance(true);
 }
 
 static inline void
 txbuf_flush_one(struct vs_lcore *lc, uint16_t pid)
 {
 	struct vs_txbuf *b = &lc->tx[pid];
-	struct vs_port *p = vs_port_get(pid);
 
 	if (b->n == 0)
 		return;
-	if (likely(p != NULL))
-		vs_port_tx(p, lc->idx, b->pkts, b->n, fwd.retries);
-	else
-		rte_pktmbuf_free_bulk(b->pkts, b->n); /* port just deleted */
+	vs_port_tx(b->port, lc->idx, b->pkts, b->n, fwd.retries);
 	b->n = 0;
 }
 
-static inline void
-txbuf_flush(struct vs_lcore *lc)
+void
+vs_fwd_txbuf_flush(struct vs_lcore *lc)
 {
 	uint16_t i;
 
@@ -309,14 +383,21 @@ txbuf_flush(struct vs_lcore *lc)
 }
 
 static inline void
-txbuf_add(struct vs_lcore *lc, uint16_t pid, struct rte_mbuf *m)
+txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
+	  struct rte_mbuf *m)
 {
 	struct vs_txbuf *b = &lc->tx[pid];
 
 	if (b->n == 0) {
 		/* A buffer flushed when full stays listed; don't list it twice. */
+		struct vs_port *p = vs_port_get(pid);
 		uint16_t i;
 
+		if (unlikely(p == NULL)) { /* just deleted */
+			vs_port_drop(in, VS_DROP_PORT_DOWN, &m, 1);
+			return;
+		}
+		b->port = p;
 		for (i = 0; i < lc->nb_dirty; i++)
 			if (lc->dirty[i] == pid)
 				break;
@@ -380,9 +461,15 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in, struct rte_mbuf **pkts,
 	}
 	n = j;
 	vs_fdb_lookup_bulk(uniq, nu, out);
-	/* Broadcast and multicast flood, whatever the table says. */
+	/*
+	 * Broadcast and multicast flood, whatever the table says; so does a
+	 * MAC still in the table for a port just deleted (port/del flushes
+	 * its entries once no lcore can see the port any more).
+	 */
 	for (i = 0; i < nu; i++)
-		if (rte_is_multicast_ether_addr(uniq[i]))
+		if (rte_is_multicast_ether_addr(uniq[i]) ||
+		    (out[i] != VS_PORT_INVALID &&
+		     unlikely(vs_port_get(out[i]) == NULL)))
 			out[i] = VS_PORT_INVALID;
 
 	/* Pass 2: chain every frame to its destinations. */
@@ -394,7 +481,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in, struct rte_mbuf **pkts,
 			if (unlikely(to == in_id))
 				vs_port_drop(in, VS_DROP_SAME_PORT, &m, 1);
 			else
-				txbuf_add(lc, to, m);
+				txbuf_add(lc, in, to, m);
 			continue;
 		}
 		/* Broadcast, multicast, unknown unicast: every other up port. */
@@ -414,216 +501,87 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in, struct rte_mbuf **pkts,
 		if (nb_flood > 1)
 			mbuf_ref_add(m, nb_flood - 1);
 		for (k = 0; k < nb_flood; k++)
-			txbuf_add(lc, flood[k], m);
+			txbuf_add(lc, in, flood[k], m);
 	}
 }
 
-/* Arm (or disarm) kicks on everything this lcore sleeps on. */
-static void
-arm_all(struct vs_lcore *lc, bool on)
-{
-	uint16_t i;
-
-	for (i = 0; i < lc->nb_armed; i++) {
-		struct vs_port *p = vs_port_get(lc->armed[i].port_id);
-
-		if (p != NULL && p->ops->notify != NULL)
-			p->ops->notify(p, lc->armed[i].queue, on);
-	}
-}
-
-/*
- * (Re)build the set this lcore sleeps on: its wake eventfd and a dup of
- * the kick eventfd of each of its vhost rx queues. The dup keeps the
- * eventfd ours even if librte_vhost closes its copy while we sleep.
- */
-static int
-epoll_rebuild(struct vs_lcore *lc, const struct vs_poll_list *pl, uint32_t gen,
-	      bool mute)
-{
-	struct epoll_event ev = { .events = EPOLLIN };
-	uint16_t i;
-
-	armed_close(lc);
-	if (lc->epfd >= 0)
-		close(lc->epfd);
-	lc->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (lc->epfd < 0)
-		return -errno;
-	ev.data.u64 = WAKE_CTL;
-	if (epoll_ctl(lc->epfd, EPOLL_CTL_ADD, lc->wakefd, &ev) != 0)
-		return -errno;
-	for (i = 0; i < pl->n && lc->nb_armed < VS_MAX_ARMED; i++) {
-		struct vs_port *p = vs_port_get(pl->q[i].port_id);
-		struct vs_armed *a = &lc->armed[lc->nb_armed];
-		struct stat st;
-		int fd;
-
-		if (p == NULL)
-			continue;
-		a->port_id = pl->q[i].port_id;
-		a->queue = pl->q[i].queue;
-		a->kfd = -1;
-		fd = p->ops->kickfd ? p->ops->kickfd(p, a->queue) : -1;
-		if (mute && p->kind == VS_PORT_ETHDEV)
-			fd = -1;
-		if (fd >= 0)
-			a->kfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		/*
-		 * Kick and VFIO interrupt eventfds count and must be read;
-		 * a character device (net_tap's queue fd) holds the frames
-		 * themselves and must not be.
-		 */
-		a->drain = a->kfd >= 0 && fstat(a->kfd, &st) == 0 &&
-			!S_ISCHR(st.st_mode) && !S_ISSOCK(st.st_mode);
-		if (a->kfd >= 0) {
-			ev.data.u64 = lc->nb_armed;
-			if (epoll_ctl(lc->epfd, EPOLL_CTL_ADD, a->kfd, &ev) !=
-			    0) {
-				close(a->kfd);
-				a->kfd = -1;
-			}
-		}
-		lc->nb_armed++;
-	}
-	lc->ep_gen = gen;
-	lc->ep_poll = pl;
-	lc->ep_mute = mute;
-	return 0;
-}
-
-/*
- * The busy-loop timeout (the kernel's VHOST_SET_VRING_BUSYLOOP_TIMEOUT):
- * once every rx queue of this lcore has been empty for longer than its
- * timeout, arm the guests' kicks, look at every ring once more, and sleep
- * until a kick, a control wake-up or a bounded time. Returns true if it
- * slept or forwarded.
- */
-static bool
-try_sleep(struct vs_lcore *lc, struct vs_poll_list *pl, uint64_t now)
+uint16_t
+vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
+		uint64_t now)
 {
 	struct rte_mbuf *pkts[VS_MAX_BURST];
-	struct epoll_event evs[32];
-	uint64_t max_us = VS_SLEEP_MAX_US, t0, v;
-	struct timespec ts;
-	/*
-	 * An ethdev interrupt that fires with no frame behind it (net_tap's
-	 * fd is readable while its interface is down) would wake us in a
-	 * loop: after VS_ETH_SPURIOUS such wake-ups in a row, ethdevs are
-	 * polled every timeout for a second before their interrupts are
-	 * trusted again.
-	 */
-	bool mute = now < lc->eth_mute_until;
-	uint32_t gen;
-	uint16_t i, n;
-	int nev, k;
+	struct vs_rxq *rq = &pl->q[i];
+	struct vs_port_lstats *st;
+	struct vs_capture *cap;
+	struct vs_port *p;
+	uint16_t n, k;
 
-	for (i = 0; i < pl->n; i++) {
-		struct vs_rxq *q = &pl->q[i];
-		struct vs_port *p = vs_port_get(q->port_id);
-		uint64_t t;
+	p = vs_port_get(rq->port_id);
+	if (p == NULL || p->serial != rq->serial ||
+	    !atomic_load_explicit(&p->enabled, memory_order_relaxed))
+		return 0;
+#ifdef VS_CHECKS
+	{
+		/* Debug builds: prove one poller per rx queue. */
+		int16_t none = -1;
 
-		if (p == NULL)
-			continue;
-		t = atomic_load_explicit(&p->busyloop_tsc[q->queue],
-					 memory_order_relaxed);
-		if (t == 0 || now - q->last_pkt < t)
-			return false;
-		/*
-		 * Nothing to wake us (an ethdev without rx interrupts): poll
-		 * it every timeout. A vhost port without a guest needs
-		 * nothing: new_device wakes us (vs_port_kick_gen_bump).
-		 */
-		if (p->kind == VS_PORT_ETHDEV && (!p->eth.rx_intr || mute))
-			max_us = RTE_MIN(max_us,
-					 (uint64_t)atomic_load(
-						 &p->busyloop_us[q->queue]));
+		if (!atomic_compare_exchange_strong(&p->rxq_owner[rq->queue],
+						    &none, (int16_t)lc->idx)) {
+			lc->owner_conflicts++;
+			FWD_LOG(ERR,
+				"lcore %u: %s rx queue %u is polled by forwarding index %d too\n",
+				lc->lcore_id, p->name, rq->queue, none);
+			return 0;
+		}
+		n = p->ops->rx(p, rq->queue, pkts, fwd.burst);
+		atomic_store(&p->rxq_owner[rq->queue], -1);
 	}
-	gen = vs_port_kick_gen();
-	if (gen != lc->ep_gen || pl != lc->ep_poll || mute != lc->ep_mute)
-		if (epoll_rebuild(lc, pl, gen, mute) < 0)
-			return false;
-	atomic_store_explicit(&lc->sleeping, true, memory_order_release);
-	arm_all(lc, true);
-	/*
-	 * The lost wake-up race: a guest that published a frame before it saw
-	 * notifications enabled did not kick. Order the arming store before
-	 * the ring loads (the virtio spec's "driver must re-check after
-	 * enabling" from our side), then look at every ring once more.
-	 */
-	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+#else
+	n = p->ops->rx(p, rq->queue, pkts, fwd.burst);
+#endif
+	if (n == 0)
+		return 0;
+	st = &p->stats[lc->lcore_id];
+	st->rx_pkts += n;
+	p->rxq_pkts[rq->queue] += n;
+	rq->last_pkt = now;
+	/* One load: capture/stop may clear it meanwhile. */
+	cap = atomic_load_explicit(&p->capture, memory_order_acquire);
+	if (unlikely(cap != NULL))
+		vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
+	for (k = 0; k < n; k++)
+		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
+	lc->pkts += n;
+	fwd_burst(lc, p, pkts, n, now);
+	return n;
+}
+
+/*
+ * A new poll list: queues it gained may have been left armed by their
+ * previous owner (it was asleep when they moved); this lcore polls them,
+ * so the guests need not kick.
+ */
+static void
+adopt(struct vs_lcore *lc, struct vs_poll_list *pl)
+{
+	uint16_t i;
+
 	for (i = 0; i < pl->n; i++) {
 		struct vs_port *p = vs_port_get(pl->q[i].port_id);
 
-		if (p == NULL || !atomic_load(&p->enabled))
-			continue;
-		n = p->ops->rx(p, pl->q[i].queue, pkts, fwd.burst);
-		if (n == 0)
-			continue;
-		atomic_store(&lc->sleeping, false);
-		arm_all(lc, false);
-		p->stats[lc->lcore_id].rx_pkts += n;
-		for (k = 0; k < n; k++)
-			p->stats[lc->lcore_id].rx_bytes +=
-				rte_pktmbuf_pkt_len(pkts[k]);
-		p->rxq_pkts[pl->q[i].queue] += n;
-		pl->q[i].last_pkt = now;
-		if (unlikely(atomic_load(&p->capture) != NULL))
-			vs_capture_burst(atomic_load(&p->capture), pkts, n,
-					 VS_CAPTURE_RX);
-		lc->pkts += n;
-		fwd_burst(lc, p, pkts, n, now);
-		txbuf_flush(lc);
-		return true;
+		if (p != NULL && p->serial == pl->q[i].serial &&
+		    p->ops->notify != NULL &&
+		    atomic_load_explicit(&p->rxq_armed[pl->q[i].queue],
+					 memory_order_relaxed))
+			p->ops->notify(p, pl->q[i].queue, false);
 	}
-
-	t0 = rte_rdtsc();
-	ts.tv_sec = max_us / 1000000;
-	ts.tv_nsec = (max_us % 1000000) * 1000;
-	/* Asleep, this lcore holds no reference: RCU must not wait for it. */
-	rte_rcu_qsbr_thread_offline(fwd.qsbr, lc->idx);
-	nev = fwd.quit ? 0
-		       : epoll_pwait2(lc->epfd, evs, RTE_DIM(evs), &ts, NULL);
-	if (nev < 0 && errno == ENOSYS) /* kernels before 5.11: ms only */
-		nev = epoll_wait(lc->epfd, evs, RTE_DIM(evs),
-				 (max_us + 999) / 1000);
-	rte_rcu_qsbr_thread_online(fwd.qsbr, lc->idx);
-	atomic_store_explicit(&lc->sleeping, false, memory_order_release);
-
-	lc->sleeps++;
-	if (nev <= 0)
-		lc->wake_timer++;
-	for (k = 0; k < nev; k++) {
-		uint64_t idx = evs[k].data.u64;
-
-		if (idx == WAKE_CTL) {
-			if (read(lc->wakefd, &v, sizeof(v)) < 0)
-				v = 0;
-			lc->wake_ctl++;
-			continue;
-		}
-		/* Drain the kick: the eventfd stays readable until read. */
-		if (!lc->armed[idx].drain ||
-		    read(lc->armed[idx].kfd, &v, sizeof(v)) == sizeof(v)) {
-			struct vs_port *p = vs_port_get(lc->armed[idx].port_id);
-
-			if (p != NULL)
-				p->rxq_kicks[lc->armed[idx].queue]++;
-			if (!lc->armed[idx].drain)
-				lc->eth_fired = true;
-		}
-		lc->wake_kick++;
-	}
-	arm_all(lc, false);
-	lc->sleep_cycles += rte_rdtsc() - t0;
-	return true;
+	lc->seen_gen = pl->gen;
 }
 
 static int
 fwd_loop(void *arg)
 {
 	struct vs_lcore *lc = arg;
-	struct rte_mbuf *pkts[VS_MAX_BURST];
 	uint64_t prev = rte_rdtsc(), now;
 	uint32_t pass = 0;
 	bool full = true; /* poll quiet queues too: the pass after a sleep */
@@ -635,42 +593,20 @@ fwd_loop(void *arg)
 	while (!fwd.quit) {
 		struct vs_poll_list *pl =
 			atomic_load_explicit(&lc->poll, memory_order_acquire);
+		enum vs_sleep_result r;
 		uint64_t got = 0;
 		uint16_t i;
 
+		if (pl != NULL && unlikely(pl->gen != lc->seen_gen))
+			adopt(lc, pl);
 		pass++;
 		for (i = 0; pl != NULL && i < pl->n; i++) {
-			struct vs_port *p;
-			struct vs_port_lstats *st;
-			struct vs_capture *cap;
-			uint16_t n, k;
-
 			if (!full && ((pass + i) & (VS_QUIET_EVERY - 1)) != 0 &&
 			    unlikely(prev - pl->q[i].last_pkt > fwd.quiet_tsc))
 				continue; /* quiet: see VS_QUIET_US */
-			p = vs_port_get(pl->q[i].port_id);
-			if (p == NULL ||
-			    !atomic_load_explicit(&p->enabled,
-						  memory_order_relaxed))
-				continue;
-			n = p->ops->rx(p, pl->q[i].queue, pkts, fwd.burst);
-			if (n == 0)
-				continue;
-			st = &p->stats[lc->lcore_id];
-			st->rx_pkts += n;
-			p->rxq_pkts[pl->q[i].queue] += n;
-			pl->q[i].last_pkt = prev;
-			cap = atomic_load_explicit(&p->capture,
-						   memory_order_acquire);
-			if (unlikely(cap != NULL))
-				vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
-			for (k = 0; k < n; k++)
-				st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
-			got += n;
-			fwd_burst(lc, p, pkts, n, prev);
+			got += vs_fwd_rxq_poll(lc, pl, i, prev);
 		}
-		txbuf_flush(lc);
-		rte_rcu_qsbr_quiescent(fwd.qsbr, lc->idx);
+		vs_fwd_txbuf_flush(lc);
 		full = false;
 
 		now = rte_rdtsc();
@@ -684,20 +620,27 @@ fwd_loop(void *arg)
 		}
 		if (got) {
 			lc->busy_cycles += now - prev;
-			lc->pkts += got;
 		} else {
 			lc->idle_cycles += now - prev;
-			if (pl != NULL && try_sleep(lc, pl, now)) {
-				now = rte_rdtsc(); /* sleep is not idle time */
-				/* A kick woke us: its queue may be quiet. */
+			r = pl != NULL ? vs_fwd_try_sleep(lc, pl, now)
+				       : VS_SLEEP_NONE;
+			if (r == VS_SLEEP_SLEPT) {
+				/* Sleep is not idle time; a kick's queue may
+				 * be quiet: poll everything next. */
+				now = rte_rdtsc();
 				full = true;
-				prev = now;
-				continue;
+			} else if (r == VS_SLEEP_FORWARDED) {
+				uint64_t t = rte_rdtsc();
+
+				lc->busy_cycles += t - now;
+				now = t;
 			}
 		}
+		/* After the pass and the sleep: pl is not used past here. */
+		rte_rcu_qsbr_quiescent(fwd.qsbr, lc->idx);
 		prev = now;
 	}
-	txbuf_flush(lc);
+	vs_fwd_txbuf_flush(lc);
 	rte_rcu_qsbr_thread_offline(fwd.qsbr, lc->idx);
 	rte_rcu_qsbr_thread_unregister(fwd.qsbr, lc->idx);
 	FWD_LOG(INFO, "lcore %u stopped\n", lc->lcore_id);
@@ -756,6 +699,7 @@ vs_fwd_lcore_info(unsigned int idx, struct vs_fwd_lcore_info *info)
 	info->wake_timer = lc->wake_timer;
 	info->wake_ctl = lc->wake_ctl;
 	info->sleep_cycles = lc->sleep_cycles;
+	info->owner_conflicts = lc->owner_conflicts;
 	return 0;
 }
 

@@ -35,6 +35,8 @@ struct vs_fwd_lcore_info {
 	uint64_t wake_timer; /**< Woken by the bounded sleep time. */
 	uint64_t wake_ctl; /**< Woken by a control change. */
 	uint64_t sleep_cycles; /**< TSC cycles asleep. */
+	/** Builds with -Dchecks=true: times a queue had two pollers. */
+	uint64_t owner_conflicts;
 };
 
 /**
@@ -58,11 +60,21 @@ struct rte_rcu_qsbr *vs_fwd_qsbr(void);
 void vs_fwd_synchronize(void);
 
 /**
- * Spread the rx queues of every port over the forwarding lcores, round
- * robin, and publish the new poll lists.
+ * Give every rx queue of every port an owner lcore and publish the poll
+ * lists: a queue keeps its lcore, a new one goes to the least loaded
+ * lcore (port/add, port/del). A queue that moves is first removed from
+ * its old lcore, which acknowledges (RCU), then added to the new one.
+ * Control thread only.
  * @return 0, or -ENOMEM (the old lists stay).
  */
 int vs_fwd_rebalance(void);
+
+/**
+ * As vs_fwd_rebalance(), but even the counts out (they differ by at most
+ * one), moving as few queues as that takes (lcore/rebalance).
+ * @return 0, or -ENOMEM.
+ */
+int vs_fwd_rebalance_even(void);
 
 /**
  * Wake every sleeping lcore: a poll list, a port or a guest's kick

@@ -13,6 +13,12 @@
 
 #define MAX_RXQS 512
 
+#ifdef VS_CHECKS
+#define OWNER_CHECKS 1
+#else
+#define OWNER_CHECKS 0
+#endif
+
 /* "vm1:0 vm2:0 ..." (with "=USEC" timeouts if @p timeouts) of lcore @p i. */
 static int
 rxq_list(unsigned int i, bool timeouts, char *buf, size_t len)
@@ -52,7 +58,7 @@ cmd_lcore_show(int argc, const char *const *argv, json_t **res, char *err,
 		json_array_append_new(
 			a,
 			json_pack(
-				"{s:i, s:s, s:i, s:I, s:I, s:I, s:f, s:I}",
+				"{s:i, s:s, s:i, s:I, s:I, s:I, s:f, s:I, s:b, s:I}",
 				"lcore", li.lcore_id, "rxqs", rxqs, "nb_rxq", n,
 				"busy_cycles", (json_int_t)li.busy_cycles,
 				"idle_cycles", (json_int_t)li.idle_cycles,
@@ -60,7 +66,9 @@ cmd_lcore_show(int argc, const char *const *argv, json_t **res, char *err,
 				total ? 100.0 * li.busy_cycles / total : 0.0,
 				"cycles_per_pkt",
 				(json_int_t)(li.pkts ? li.busy_cycles / li.pkts
-						     : 0)));
+						     : 0),
+				"owner_checks", OWNER_CHECKS, "owner_conflicts",
+				(json_int_t)li.owner_conflicts));
 	}
 	*res = a;
 	return 0;
@@ -70,7 +78,7 @@ static int
 cmd_lcore_rebalance(int argc, const char *const *argv, json_t **res, char *err,
 		    size_t errlen)
 {
-	int ret = vs_fwd_rebalance();
+	int ret = vs_fwd_rebalance_even();
 
 	if (ret < 0)
 		return vs_cmd_err(err, errlen, VS_RPC_FAILED,

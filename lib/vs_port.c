@@ -24,6 +24,7 @@ static uint16_t nb_slots;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static _Atomic uint32_t kick_gen;
+static uint64_t next_serial = 1; /* under table_lock */
 static uint32_t default_busyloop_us;
 
 uint32_t
@@ -35,7 +36,8 @@ vs_port_kick_gen(void)
 void
 vs_port_kick_gen_bump(void)
 {
-	atomic_fetch_add_explicit(&kick_gen, 1, memory_order_release);
+	/* Sequentially consistent: vs_fwd_wake_all() and try_sleep(). */
+	atomic_fetch_add(&kick_gen, 1);
 	vs_fwd_wake_all();
 }
 
@@ -158,8 +160,10 @@ vs_port_alloc(enum vs_port_kind kind, const char *name,
 	strlcpy(p->name, name, sizeof(p->name));
 	atomic_init(&p->enabled, true);
 	atomic_init(&p->link_up, false);
-	for (q = 0; q < VS_PORT_MAX_QUEUES; q++)
+	for (q = 0; q < VS_PORT_MAX_QUEUES; q++) {
 		rte_spinlock_init(&p->tx_lock[q]);
+		atomic_init(&p->rxq_owner[q], -1);
+	}
 	return p;
 }
 
@@ -185,6 +189,7 @@ vs_port_register(struct vs_port *port)
 	if (i == VS_MAX_PORTS)
 		goto out;
 	port->id = i;
+	port->serial = next_serial++;
 	vs_port_set_busyloop(port, -1, default_busyloop_us);
 	atomic_store_explicit(&ports[i], port, memory_order_release);
 	if (i >= n)
@@ -270,6 +275,8 @@ vs_port_info_get(const struct vs_port *port, struct vs_port_info *info)
 	info->nb_txq = port->nb_txq;
 	info->socket_id = port->socket_id;
 	info->vid = -1;
+	info->tx_lock = port->tx_shared;
+	info->tx_lock_contended = atomic_load(&port->tx_lock_contended);
 	if (port->ops->info != NULL)
 		port->ops->info(port, info);
 }
@@ -306,15 +313,34 @@ vs_port_stats_clear(struct vs_port *port)
 		rte_eth_stats_reset(port->eth.port_id);
 }
 
+/* One send attempt on queue @p q, under its lock when it is shared. */
+static inline uint16_t
+port_tx_once(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t sent;
+
+	if (!p->tx_shared)
+		return p->ops->tx(p, q, pkts, n);
+	/* As OVS's vhost tx_q[].tx_lock: count contention, then wait. */
+	if (unlikely(!rte_spinlock_trylock(&p->tx_lock[q]))) {
+		atomic_fetch_add_explicit(&p->tx_lock_contended, 1,
+					  memory_order_relaxed);
+		rte_spinlock_lock(&p->tx_lock[q]);
+	}
+	sent = p->ops->tx(p, q, pkts, n);
+	rte_spinlock_unlock(&p->tx_lock[q]);
+	return sent;
+}
+
 uint16_t
 vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 	   uint16_t n, uint32_t retries)
 {
 	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
 	uint64_t bytes = 0, dropped_bytes = 0;
-	uint16_t nq, q, sent = 0, i;
+	uint16_t nq, q, done, unfit = 0, k, i;
+	uint32_t left = retries;
 	struct vs_capture *cap;
-	bool lock;
 
 	if (unlikely(!vs_port_up(p))) {
 		vs_port_drop(p, VS_DROP_PORT_DOWN, pkts, n);
@@ -331,34 +357,43 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 	cap = atomic_load_explicit(&p->capture, memory_order_acquire);
 	if (unlikely(cap != NULL))
 		vs_capture_burst(cap, pkts, n, VS_CAPTURE_TX);
-	q = lc % nq;
-	/*
-	 * vhost rings need no lock here: librte_vhost takes the vring's
-	 * access_lock in every enqueue call. Ethdev queues are unlocked only
-	 * when each forwarding lcore has its own.
-	 */
-	lock = p->tx_shared;
-	if (lock)
-		rte_spinlock_lock(&p->tx_lock[q]);
-	sent = p->ops->tx(p, q, pkts, n);
-	while (sent < n && retries-- > 0) {
-		rte_pause();
-		sent += p->ops->tx(p, q, pkts + sent, n - sent);
+	q = p->ops->txq_of ? p->ops->txq_of(p, lc, nq) : lc % nq;
+	done = port_tx_once(p, q, pkts, n);
+	while (done < n) {
+		if (left > 0) {
+			left--;
+			rte_pause();
+			done += port_tx_once(p, q, pkts + done, n - done);
+			continue;
+		}
+		/*
+		 * Out of retries. A vhost enqueue stops at the first frame the
+		 * guest's buffers cannot hold (no mergeable buffers): if the
+		 * frames behind it go in, that one was too big, not the ring
+		 * full; drop it alone and carry on with fresh retries.
+		 */
+		if (!p->ops->tx_copies || n - done < 2)
+			break;
+		k = port_tx_once(p, q, pkts + done + 1, n - done - 1);
+		if (k == 0)
+			break;
+		dropped_bytes += rte_pktmbuf_pkt_len(pkts[done]);
+		unfit++;
+		done += 1 + k;
+		left = retries;
 	}
-	if (lock)
-		rte_spinlock_unlock(&p->tx_lock[q]);
-
-	for (i = sent; i < n; i++)
+	for (i = done; i < n; i++)
 		dropped_bytes += rte_pktmbuf_pkt_len(pkts[i]);
-	st->tx_pkts += sent;
+	st->tx_pkts += done - unfit;
 	st->tx_bytes += bytes - dropped_bytes;
-	if (sent < n)
+	st->drops[VS_DROP_TOO_BIG] += unfit;
+	if (done < n)
 		st->drops[p->ops->carrier == NULL || p->ops->carrier(p)
 				  ? VS_DROP_TX_FULL
-				  : VS_DROP_PORT_DOWN] += n - sent;
+				  : VS_DROP_PORT_DOWN] += n - done;
 	if (p->ops->tx_copies)
 		rte_pktmbuf_free_bulk(pkts, n);
-	else if (sent < n)
-		rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-	return sent;
+	else if (done < n)
+		rte_pktmbuf_free_bulk(pkts + done, n - done);
+	return done - unfit;
 }

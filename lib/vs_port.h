@@ -37,7 +37,9 @@
 	_(NO_DEST, "no_dest", "flooded with no other port up") \
 	_(RUNT, "runt", "frame shorter than an Ethernet header") \
 	_(RX_MISSED, "rx_missed", "the NIC's rx ring was full (NIC counter)") \
-	_(RX_ERROR, "rx_error", "the port reported an rx error (NIC counter)")
+	_(RX_ERROR, "rx_error", "the port reported an rx error (NIC counter)") \
+	_(TOO_BIG, "too_big", \
+	  "larger than the guest's receive buffers (no mergeable buffers)")
 
 enum vs_drop {
 #define VS_DROP_ENUM(e, n, s) VS_DROP_##e,
@@ -79,6 +81,10 @@ struct vs_port_info {
 	uint16_t nb_txq;
 	int socket_id;
 	int vid; /**< vhost device id, -1 if none. */
+	/** Several lcores may send on one tx queue: sends take a lock. */
+	bool tx_lock;
+	/** Sends that found that lock taken. */
+	uint64_t tx_lock_contended;
 };
 
 struct vs_port;

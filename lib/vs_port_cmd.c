@@ -153,6 +153,10 @@ port_json(const struct vs_port *p, bool detail)
 		json_object_set_new(d, vs_drop_name(i),
 				    json_integer(st.drops[i]));
 	json_object_set_new(o, "drops_by_reason", d);
+	/* Whether lcores share its tx queues, and how often they met. */
+	json_object_set_new(o, "tx_lock", json_boolean(in.tx_lock));
+	json_object_set_new(o, "tx_lock_contended",
+			    json_integer((json_int_t)in.tx_lock_contended));
 	if (in.kind == VS_PORT_VHOST) {
 		bool log = false;
 		uint64_t base = 0, size = 0;

@@ -47,6 +47,19 @@ struct vs_port_ops {
 	uint16_t (*tx)(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts,
 		       uint16_t n);
 	bool tx_copies;
+	/*
+	 * The device tx queue the lcore with forwarding index @lc uses now,
+	 * given @nq usable queues (nb_txq()). Optional: lc % nq.
+	 */
+	uint16_t (*txq_of)(const struct vs_port *p, unsigned int lc,
+			   uint16_t nq);
+	/*
+	 * Whether rx queue @q has frames waiting, asked when an rx burst came
+	 * back empty on the way to sleep: librte_vhost's dequeue gives up on a
+	 * vring whose lock another thread holds and returns 0 as if empty.
+	 * Optional: no op means the empty burst is the truth.
+	 */
+	bool (*pending)(struct vs_port *p, uint16_t q);
 	/* Tx queues usable right now (the guest may enable fewer). */
 	uint16_t (*nb_txq)(const struct vs_port *p);
 	void (*info)(const struct vs_port *p, struct vs_port_info *info);
@@ -72,14 +85,20 @@ struct vs_vhost {
 	bool client;
 	bool registered;
 	_Atomic int vid; /* -1: no device */
-	uint16_t nr_qp; /* queue pairs the guest has */
+	bool packed; /* the device negotiated VIRTIO_F_RING_PACKED */
 	_Atomic uint32_t rx_enabled; /* guest RX vrings enabled, by pair */
+	_Atomic uint32_t tx_enabled; /* guest TX vrings enabled, by pair */
 	struct rte_mempool *pool; /* mbufs for dequeue, on the guest's node */
 	_Atomic uint64_t refused; /* messages the vhost-user guard refused */
 };
 
 struct vs_port {
 	uint16_t id;
+	/*
+	 * Unique for the life of the process: tells a port from a later one
+	 * that reuses its id (the lcore assignment table, vs_fwd.c).
+	 */
+	uint64_t serial;
 	char name[VS_NAME_LEN];
 	enum vs_port_kind kind;
 	const struct vs_port_ops *ops;
@@ -90,9 +109,16 @@ struct vs_port {
 	int socket_id;
 	/* A packet capture in progress, or NULL (vs_capture.c). */
 	struct vs_capture *_Atomic capture;
-	/* Set when fewer tx queues than forwarding lcores (ethdev only). */
+	/*
+	 * Set when several forwarding lcores can send on one tx queue: an
+	 * ethdev with fewer tx queues than lcores, or a vhost port with more
+	 * than one forwarding lcore (see vs_port_vhost_create()). Fixed at
+	 * creation. Then every send takes tx_lock[] of the queue it uses.
+	 */
 	bool tx_shared;
 	rte_spinlock_t tx_lock[VS_PORT_MAX_QUEUES];
+	/* Sends that found tx_lock[] taken by another lcore. */
+	_Atomic uint64_t tx_lock_contended;
 	union {
 		struct vs_vhost vhost;
 		struct {
@@ -104,6 +130,11 @@ struct vs_port {
 	uint64_t rxq_pkts[VS_PORT_MAX_QUEUES];
 	uint64_t rxq_kicks[VS_PORT_MAX_QUEUES];
 	_Atomic bool rxq_armed[VS_PORT_MAX_QUEUES];
+	/*
+	 * Builds with -Dchecks=true: the forwarding index of the lcore inside
+	 * an rx burst on the queue, -1 when none; vs_fwd.c counts any overlap.
+	 */
+	_Atomic int16_t rxq_owner[VS_PORT_MAX_QUEUES];
 	/* Busy-loop timeout per rx queue (VHOST_SET_VRING_BUSYLOOP_TIMEOUT). */
 	_Atomic uint32_t busyloop_us[VS_PORT_MAX_QUEUES];
 	_Atomic uint64_t busyloop_tsc[VS_PORT_MAX_QUEUES];

@@ -59,15 +59,41 @@ port_of_vid(int vid)
 	return vs_port_find_vhost(path);
 }
 
+/* Whether the guest enabled the TX vring of queue pair @p q. */
+static inline bool
+guest_tx_on(const struct vs_port *p, uint16_t q)
+{
+	return q < VS_PORT_MAX_QUEUES &&
+		(atomic_load_explicit(&p->vhost.tx_enabled,
+				      memory_order_relaxed) >>
+		 q) & 1;
+}
+
 static uint16_t
 vhost_rx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 {
 	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
 
-	if (vid < 0 || q >= p->vhost.nr_qp)
+	if (vid < 0 || !guest_tx_on(p, q))
 		return 0;
 	return rte_vhost_dequeue_burst(vid, VRING_TX(q), p->vhost.pool, pkts,
 				       n);
+}
+
+/*
+ * librte_vhost's rx_queue_count waits for the vring's lock and reads the
+ * split ring's avail index; it knows no packed ring. For packed rings an
+ * empty re-check is taken as the truth: a frame it missed waits for the
+ * next kick or VS_SLEEP_MAX_US (vs_fwd_sleep.c).
+ */
+static bool
+vhost_pending(struct vs_port *p, uint16_t q)
+{
+	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
+
+	if (vid < 0 || p->vhost.packed || !guest_tx_on(p, q))
+		return false;
+	return rte_vhost_rx_queue_count(vid, VRING_TX(q)) > 0;
 }
 
 /* The @p nth queue pair whose guest RX vring is enabled. */
@@ -79,20 +105,36 @@ nth_enabled(uint32_t mask, uint16_t nth)
 	return mask ? (uint16_t)__builtin_ctz(mask) : 0;
 }
 
+/*
+ * Forwarding index @p lc sends on the (lc % enabled)th enabled guest RX
+ * vring. The guest enables and disables vrings at any time, so two lcores
+ * can meet on one vring (always, when they outnumber the enabled vrings;
+ * for a moment, while the mask changes): with more than one forwarding
+ * lcore every send takes the vring's tx_lock (vs_port_tx), as OVS takes
+ * its vhost tx_q[].tx_lock, uncontended while each lcore has a vring of
+ * its own.
+ */
 static uint16_t
-vhost_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+vhost_txq_of(const struct vs_port *p, unsigned int lc, uint16_t nq)
 {
-	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
 	uint32_t mask = atomic_load_explicit(&p->vhost.rx_enabled,
 					     memory_order_relaxed);
+	uint16_t n = (uint16_t)__builtin_popcount(mask);
 
-	uint16_t qp, sent;
+	RTE_SET_USED(nq);
+	return n ? nth_enabled(mask, lc % n) : 0;
+}
 
-	if (vid < 0 || mask == 0)
+static uint16_t
+vhost_tx(struct vs_port *p, uint16_t qp, struct rte_mbuf **pkts, uint16_t n)
+{
+	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
+	uint16_t sent;
+
+	if (vid < 0)
 		return 0;
-	qp = nth_enabled(mask, q);
 	sent = rte_vhost_enqueue_burst(vid, VRING_RX(qp), pkts, n);
-	/* Several lcores may share a vring: one relaxed add per burst. */
+	/* Lcores may share the counter without sharing a vring. */
 	atomic_fetch_add_explicit(&p->txq_pkts[qp], sent, memory_order_relaxed);
 	return sent;
 }
@@ -109,7 +151,7 @@ vhost_notify(struct vs_port *p, uint16_t q, bool on)
 {
 	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
 
-	if (vid >= 0 && q < p->vhost.nr_qp)
+	if (vid >= 0 && q < p->nb_rxq)
 		rte_vhost_enable_guest_notification(vid, VRING_TX(q), on);
 	atomic_store_explicit(&p->rxq_armed[q], on, memory_order_relaxed);
 }
@@ -120,7 +162,7 @@ vhost_kickfd(const struct vs_port *p, uint16_t q)
 	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
 	struct rte_vhost_vring vr;
 
-	if (vid < 0 || q >= p->vhost.nr_qp ||
+	if (vid < 0 || !guest_tx_on(p, q) ||
 	    rte_vhost_get_vhost_vring(vid, VRING_TX(q), &vr) != 0)
 		return -1;
 	return vr.kickfd;
@@ -154,6 +196,8 @@ static const struct vs_port_ops vhost_ops = {
 	.rx = vhost_rx,
 	.tx = vhost_tx,
 	.tx_copies = true,
+	.txq_of = vhost_txq_of,
+	.pending = vhost_pending,
 	.nb_txq = vhost_nb_txq,
 	.info = vhost_info,
 	.notify = vhost_notify,
@@ -168,11 +212,20 @@ static const struct vs_port_ops vhost_ops = {
  * new device's SET_VRING_ENABLE comes before its new_device.
  */
 static _Atomic uint32_t vid_rx_enabled[RTE_MAX_VHOST_DEVICE];
+/*
+ * The same for guest TX vrings. A frontend without
+ * VHOST_USER_PROTOCOL_F_STATUS gets new_device as soon as its first queue
+ * pair is ready and enables the others later (Linux: ethtool -L), so the
+ * queues polled follow vring_state_changed, not new_device.
+ */
+static _Atomic uint32_t vid_tx_enabled[RTE_MAX_VHOST_DEVICE];
 
 static int
 new_device(int vid)
 {
 	struct vs_port *p = port_of_vid(vid);
+	uint32_t qmask;
+	uint64_t features = 0;
 	uint16_t nr, i;
 	int numa, old;
 
@@ -188,7 +241,9 @@ new_device(int vid)
 		atomic_store_explicit(&p->vhost.vid, -1, memory_order_release);
 		vs_fwd_synchronize();
 	}
-	p->vhost.nr_qp = RTE_MIN(nr / 2, p->nb_rxq);
+	qmask = p->nb_rxq >= 32 ? UINT32_MAX : (1u << p->nb_rxq) - 1;
+	if (rte_vhost_get_negotiated_features(vid, &features) == 0)
+		p->vhost.packed = !!(features & (1ULL << VIRTIO_F_RING_PACKED));
 	p->vhost.pool = vs_mbuf_pool(numa);
 	if (numa >= 0)
 		p->socket_id = numa;
@@ -197,17 +252,18 @@ new_device(int vid)
 		rte_vhost_enable_guest_notification(vid, i, 0);
 	for (i = 0; i < VS_PORT_MAX_QUEUES; i++)
 		atomic_store(&p->rxq_armed[i], false);
-	atomic_store(
-		&p->vhost.rx_enabled,
-		atomic_load(&vid_rx_enabled[vid]) &
-			(p->nb_rxq >= 32 ? UINT32_MAX : (1u << p->nb_rxq) - 1));
+	atomic_store(&p->vhost.rx_enabled,
+		     atomic_load(&vid_rx_enabled[vid]) & qmask);
+	atomic_store(&p->vhost.tx_enabled,
+		     atomic_load(&vid_tx_enabled[vid]) & qmask);
 	atomic_store_explicit(&p->vhost.vid, vid, memory_order_release);
 	atomic_store_explicit(&p->link_up, true, memory_order_release);
 	/* Sleeping lcores must fetch the new kick eventfds. */
 	vs_port_kick_gen_bump();
 	PORT_LOG(INFO,
-		 "port %u %s: link up (vid %d, %u queue pairs, numa %d)\n",
-		 p->id, p->name, vid, p->vhost.nr_qp, numa);
+		 "port %u %s: link up (vid %d, %u vrings, %u queue pairs enabled, numa %d)\n",
+		 p->id, p->name, vid, nr,
+		 __builtin_popcount(atomic_load(&p->vhost.tx_enabled)), numa);
 	return 0;
 }
 
@@ -217,8 +273,10 @@ destroy_device(int vid)
 	struct vs_port *p = port_of_vid(vid);
 	int cur = vid;
 
-	if (vid >= 0 && vid < RTE_MAX_VHOST_DEVICE)
+	if (vid >= 0 && vid < RTE_MAX_VHOST_DEVICE) {
 		atomic_store(&vid_rx_enabled[vid], 0);
+		atomic_store(&vid_tx_enabled[vid], 0);
+	}
 	if (p == NULL)
 		return;
 	if (!atomic_compare_exchange_strong(&p->vhost.vid, &cur, -1)) {
@@ -230,6 +288,7 @@ destroy_device(int vid)
 	}
 	atomic_store_explicit(&p->link_up, false, memory_order_release);
 	atomic_store_explicit(&p->vhost.rx_enabled, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->vhost.tx_enabled, 0, memory_order_relaxed);
 	/*
 	 * librte_vhost frees the rings when this returns: wait until no lcore
 	 * is inside a dequeue or enqueue on them.
@@ -248,18 +307,25 @@ vring_state_changed(int vid, uint16_t vring, int enable)
 	/* vring locks are held here: only flags, no librte_vhost calls. */
 	if (p == NULL || vid < 0 || vid >= RTE_MAX_VHOST_DEVICE)
 		return 0;
-	if (vring % 2 == 0 && vring / 2 < 32) {
+	if (vring / 2 < 32) {
+		_Atomic uint32_t *vmask = vring % 2 == 0
+			? &vid_rx_enabled[vid]
+			: &vid_tx_enabled[vid];
+		_Atomic uint32_t *pmask = vring % 2 == 0
+			? &p->vhost.rx_enabled
+			: &p->vhost.tx_enabled;
+
 		bit = 1u << (vring / 2);
 		if (enable)
-			atomic_fetch_or(&vid_rx_enabled[vid], bit);
+			atomic_fetch_or(vmask, bit);
 		else
-			atomic_fetch_and(&vid_rx_enabled[vid], ~bit);
+			atomic_fetch_and(vmask, ~bit);
 		if (vring / 2 < p->nb_rxq &&
 		    atomic_load(&p->vhost.vid) == vid) {
 			if (enable)
-				atomic_fetch_or(&p->vhost.rx_enabled, bit);
+				atomic_fetch_or(pmask, bit);
 			else
-				atomic_fetch_and(&p->vhost.rx_enabled, ~bit);
+				atomic_fetch_and(pmask, ~bit);
 		}
 	}
 	/* A new kick eventfd comes with SET_VRING_KICK before enabling. */
@@ -341,6 +407,7 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	atomic_init(&p->vhost.vid, -1);
 	p->nb_rxq = vc->queues;
 	p->nb_txq = vc->queues;
+	p->tx_shared = vs_fwd_nb_lcores() > 1;
 
 	if (rte_vhost_driver_register(vc->path, flags) != 0) {
 		PORT_LOG(ERR, "%s: cannot register vhost-user socket %s\n",
@@ -467,8 +534,7 @@ vs_port_vring_info(const struct vs_port *p, uint16_t idx,
 	}
 	RTE_SET_USED(pf);
 	if (vi->guest_tx)
-		vi->enabled =
-			vi->queue < p->nb_rxq && vi->queue < p->vhost.nr_qp;
+		vi->enabled = vi->queue < p->nb_rxq && guest_tx_on(p, vi->queue);
 	else
 		vi->enabled = !!(atomic_load(&p->vhost.rx_enabled) &
 				 (1u << vi->queue));
