@@ -204,6 +204,18 @@ lists_publish(struct vs_poll_list **nl)
  * With @p even (lcore/rebalance), as many queues as the counts allow stay
  * put and the rest move so that the counts differ by at most one.
  */
+/* How many of a port's @p nq queues @p want gives lcore @p i. */
+static unsigned int
+port_load(const int16_t *want, uint16_t nq, unsigned int i)
+{
+	unsigned int n = 0;
+	uint16_t q;
+
+	for (q = 0; q < nq; q++)
+		n += want[q] == (int16_t)i;
+	return n;
+}
+
 static unsigned int
 assign(bool even, int16_t (*want)[VS_PORT_MAX_QUEUES])
 {
@@ -250,8 +262,14 @@ assign(bool even, int16_t (*want)[VS_PORT_MAX_QUEUES])
 
 			if (p == NULL || q >= p->nb_rxq || want[pid][q] >= 0)
 				continue;
+			/* Least loaded; on a tie, the one with fewer of this
+			 * port's queues. */
 			for (best = 0, i = 1; i < fwd.nb; i++)
-				if (load[i] < load[best])
+				if (load[i] < load[best] ||
+				    (load[i] == load[best] &&
+				     port_load(want[pid], p->nb_rxq, i) <
+					     port_load(want[pid], p->nb_rxq,
+						       best)))
 					best = i;
 			want[pid][q] = (int16_t)best;
 			load[best]++;
