@@ -37,6 +37,41 @@ BUSYLOOP = os.environ.get("VS_BUSYLOOP")
 GUEST_LCORES = os.environ.get("VS_GUEST_LCORES", "0@0,1@0")
 
 
+def lcore_ids(lcores):
+    """The lcore ids an EAL --lcores / -l list names, in order: "0,1",
+    "0@0,1@1,2@0", "0-2", "(0,1)@0"."""
+    ids = []
+    for item in re.findall(r"\([^)]*\)[^,]*|[^,]+", lcores):
+        part = item.split("@")[0].strip("()")
+        for r in part.split(","):
+            a, _, b = r.partition("-")
+            ids += range(int(a), int(b or a) + 1)
+    return ids
+
+
+def fwd_lcores(lcores=None):
+    """The forwarding lcores of a switch started with --lcores @lcores
+    (default VS_SWITCH_LCORES): every lcore but the main one, which EAL
+    takes as the lowest id when --main-lcore is not given."""
+    ids = sorted(set(lcore_ids(lcores or SWITCH_LCORES)))
+    return ids[1:]
+
+
+def rxq_owners(lcore_show):
+    """{"port:queue": lcore} from a lcore/show reply (a list, or the
+    telemetry dict keyed "0", "1", ...). An rx queue listed by two lcores,
+    or twice by one, is an AssertionError: one poller per rx queue."""
+    entries = lcore_show.values() if isinstance(lcore_show, dict) \
+        else lcore_show
+    owners = {}
+    for e in entries:
+        for q in e["rxqs"].split():
+            assert q not in owners, "rx queue %s listed by lcore %s and " \
+                "lcore %s: %s" % (q, owners[q], e["lcore"], lcore_show)
+            owners[q] = e["lcore"]
+    return owners
+
+
 def uid():
     return uuid.uuid4().hex[:8]
 
@@ -141,6 +176,11 @@ class Switch:
         self.lcores = lcores or SWITCH_LCORES
         self.log = os.path.join(workdir, "%s.log" % name)
         self.proc = None
+
+    def fwd_lcores(self):
+        """This switch's forwarding lcore ids (lcore/show, busyloop/show
+        list one entry per id, in this order)."""
+        return fwd_lcores(self.lcores)
 
     def argv(self):
         a = [SWITCH_BIN, "--lcores", self.lcores, "--no-huge", "-m", "512",
