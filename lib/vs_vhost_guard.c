@@ -17,7 +17,9 @@
  *   - GET_INFLIGHT_FD on a device that never negotiated INFLIGHT_SHMFD:
  *     librte_vhost creates and zeroes num_queues x queue_size of shared
  *     memory (up to 64 GiB) on the vhost-user thread;
- *   - payloads shorter than the request's structure.
+ *   - payloads shorter than the request's structure;
+ *   - a vring kick, call or error fd that is not an eventfd (see
+ *     check_vring_file()).
  *
  * The message layout is librte_vhost's struct vhu_msg_context (lib/vhost/
  * vhost_user.h, not installed; "can't be changed carelessly as external
@@ -28,6 +30,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,6 +56,9 @@
 #define VU_MAX_VRINGS 256
 #define VU_MAX_QUEUE_SIZE 32768
 #define VU_F_INFLIGHT_SHMFD 12 /* VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD */
+#define VU_VRING_NOFD (1ULL << 8) /* VHOST_USER_VRING_NOFD_MASK */
+/* What /proc/self/fd/N links to for an eventfd (fs/eventfd.c). */
+#define EVENTFD_LINK "anon_inode:[eventfd]"
 
 /* The requests the guard looks at (vhost-user.rst numbering). */
 enum {
@@ -99,6 +105,7 @@ struct vu_msg {
 			uint16_t num_queues;
 			uint16_t queue_size;
 		} inflight;
+		uint64_t u64; /* KICK, CALL, ERR: index, VU_VRING_NOFD */
 		uint8_t raw[VU_PAYLOAD_SIZE];
 	} payload;
 } __rte_packed;
@@ -207,6 +214,51 @@ check_mem_table(const struct vu_ctx *c)
 	return VS_GUARD_MAX;
 }
 
+/*
+ * Whether @fd is an eventfd. fstat() cannot tell (an eventfd is an
+ * anonymous inode, like a signalfd, a timerfd or an epoll fd); the name
+ * of its /proc link can. The EAL needs /proc too: without it an fd counts
+ * as no eventfd.
+ */
+static bool
+is_eventfd(int fd)
+{
+	char path[32], link[sizeof(EVENTFD_LINK) + 1];
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	return n == sizeof(EVENTFD_LINK) - 1 &&
+		memcmp(link, EVENTFD_LINK, (size_t)n) == 0;
+}
+
+/*
+ * SET_VRING_KICK, SET_VRING_CALL and SET_VRING_ERR carry "the event file
+ * descriptor" (vhost-user.rst): an eventfd. librte_vhost 22.11 takes any
+ * fd. The forwarding lcore sleeps in epoll on a dup of the kick fd (and
+ * never reads it: edge-triggered epoll needs no read), and librte_vhost
+ * writes the call fd from the lcore (eventfd_write()). What an eventfd
+ * does there is known; a pipe, a socket, a FIFO or a device could be
+ * anything: a pipe the guest never drains blocks the lcore's write once
+ * it is full, a socket's other end can be any process. Its blocking flag
+ * is no defence: the flag belongs to the file description, which the
+ * guest shares and can change at any time.
+ * A message without an fd (VU_VRING_NOFD) asks for polling; a number of
+ * fds that does not match the flag is librte_vhost's to refuse
+ * (validate_msg_fds() closes them).
+ */
+static enum vs_guard_reason
+check_vring_file(const struct vu_ctx *c)
+{
+	if (c->msg.size != sizeof(c->msg.payload.u64))
+		return VS_GUARD_short;
+	if ((c->msg.payload.u64 & VU_VRING_NOFD) || c->fd_num != 1)
+		return VS_GUARD_MAX;
+	return is_eventfd(c->fds[0]) ? VS_GUARD_MAX : VS_GUARD_not_eventfd;
+}
+
 static enum vs_guard_reason
 check(int vid, const struct vu_ctx *c)
 {
@@ -243,10 +295,11 @@ check(int vid, const struct vu_ctx *c)
 	case VU_SET_VRING_BASE:
 	case VU_GET_VRING_BASE:
 	case VU_SET_VRING_ENABLE:
+		return m->size == 8 ? VS_GUARD_MAX : VS_GUARD_short;
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
 	case VU_SET_VRING_ERR:
-		return m->size == 8 ? VS_GUARD_MAX : VS_GUARD_short;
+		return check_vring_file(c);
 	default:
 		return VS_GUARD_MAX;
 	}

@@ -16,7 +16,8 @@
 	X(past_eof, "memory range past the end of its file") \
 	X(bad_region, "zero-sized, wrapping or overlapping memory region") \
 	X(bad_value, "value out of range") \
-	X(not_negotiated, "request of a protocol feature not negotiated")
+	X(not_negotiated, "request of a protocol feature not negotiated") \
+	X(not_eventfd, "vring kick, call or error fd that is not an eventfd")
 
 enum vs_guard_reason {
 #define X(n, d) VS_GUARD_##n,
