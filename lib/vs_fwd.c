@@ -172,8 +172,7 @@ list_alloc(unsigned int cap)
 {
 	struct vs_poll_list *l;
 
-	l = rte_zmalloc("vs_poll", sizeof(*l) + sizeof(l->q[0]) * (cap + 1),
-			0);
+	l = rte_zmalloc("vs_poll", sizeof(*l) + sizeof(l->q[0]) * (cap + 1), 0);
 	if (l != NULL)
 		l->gen = ++list_gen;
 	return l;
@@ -249,7 +248,8 @@ assign(bool even, int16_t (*want)[VS_PORT_MAX_QUEUES])
 			if (l >= 0 && (unsigned int)l < fwd.nb &&
 			    (!even ||
 			     load[l] < total / fwd.nb +
-					     ((unsigned int)l < total % fwd.nb))) {
+					     ((unsigned int)l <
+					      total % fwd.nb))) {
 				want[pid][q] = l;
 				load[l]++;
 			} else {

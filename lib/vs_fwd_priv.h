@@ -53,7 +53,8 @@ struct vs_rxq {
 };
 
 struct vs_poll_list {
-	uint64_t gen; /* unique per list: tells a new list from a reused address */
+	uint64_t
+		gen; /* unique per list: tells a new list from a reused address */
 	uint16_t n;
 	struct vs_rxq q[];
 };

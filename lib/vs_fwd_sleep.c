@@ -187,9 +187,10 @@ vs_fwd_try_sleep(struct vs_lcore *lc, struct vs_poll_list *pl, uint64_t now)
 			continue;
 		if ((i >= lc->nb_armed || lc->armed[i].kfd < 0) &&
 		    needs_timer(p))
-			max_us = RTE_MIN(max_us,
-					 (uint64_t)atomic_load(
-						 &p->busyloop_us[pl->q[i].queue]));
+			max_us = RTE_MIN(
+				max_us,
+				(uint64_t)atomic_load(
+					&p->busyloop_us[pl->q[i].queue]));
 	}
 
 	/*

@@ -66,7 +66,8 @@ guest_tx_on(const struct vs_port *p, uint16_t q)
 	return q < VS_PORT_MAX_QUEUES &&
 		(atomic_load_explicit(&p->vhost.tx_enabled,
 				      memory_order_relaxed) >>
-		 q) & 1;
+		 q) &
+		1;
 }
 
 static uint16_t
@@ -260,10 +261,11 @@ new_device(int vid)
 	atomic_store_explicit(&p->link_up, true, memory_order_release);
 	/* Sleeping lcores must fetch the new kick eventfds. */
 	vs_port_kick_gen_bump();
-	PORT_LOG(INFO,
-		 "port %u %s: link up (vid %d, %u vrings, %u queue pairs enabled, numa %d)\n",
-		 p->id, p->name, vid, nr,
-		 __builtin_popcount(atomic_load(&p->vhost.tx_enabled)), numa);
+	PORT_LOG(
+		INFO,
+		"port %u %s: link up (vid %d, %u vrings, %u queue pairs enabled, numa %d)\n",
+		p->id, p->name, vid, nr,
+		__builtin_popcount(atomic_load(&p->vhost.tx_enabled)), numa);
 	return 0;
 }
 
@@ -308,12 +310,10 @@ vring_state_changed(int vid, uint16_t vring, int enable)
 	if (p == NULL || vid < 0 || vid >= RTE_MAX_VHOST_DEVICE)
 		return 0;
 	if (vring / 2 < 32) {
-		_Atomic uint32_t *vmask = vring % 2 == 0
-			? &vid_rx_enabled[vid]
-			: &vid_tx_enabled[vid];
-		_Atomic uint32_t *pmask = vring % 2 == 0
-			? &p->vhost.rx_enabled
-			: &p->vhost.tx_enabled;
+		_Atomic uint32_t *vmask = vring % 2 == 0 ? &vid_rx_enabled[vid]
+							 : &vid_tx_enabled[vid];
+		_Atomic uint32_t *pmask = vring % 2 == 0 ? &p->vhost.rx_enabled
+							 : &p->vhost.tx_enabled;
 
 		bit = 1u << (vring / 2);
 		if (enable)
@@ -534,7 +534,8 @@ vs_port_vring_info(const struct vs_port *p, uint16_t idx,
 	}
 	RTE_SET_USED(pf);
 	if (vi->guest_tx)
-		vi->enabled = vi->queue < p->nb_rxq && guest_tx_on(p, vi->queue);
+		vi->enabled =
+			vi->queue < p->nb_rxq && guest_tx_on(p, vi->queue);
 	else
 		vi->enabled = !!(atomic_load(&p->vhost.rx_enabled) &
 				 (1u << vi->queue));
