@@ -54,7 +54,8 @@ PORT_KEYS = {"id", "name", "kind", "driver", "state", "link", "path", "rxq",
              "txq", "numa", "rx_pkts", "tx_pkts", "drops"}
 PORT_DETAIL_KEYS = PORT_KEYS | {"rx_bytes", "tx_bytes", "drops_by_reason"}
 DROP_REASONS = {"no_mbuf", "tx_full", "port_down", "same_port", "no_dest",
-                "runt", "rx_missed", "rx_error"}
+                "runt", "rx_missed", "rx_error", "too_big", "mtu",
+                "offload_error"}
 STATS_KEYS = {"id", "name", "rx_pkts", "rx_bytes", "tx_pkts",
               "tx_bytes"} | DROP_REASONS
 VRING_KEYS = {"vring", "queue", "direction", "enabled", "size",
@@ -404,7 +405,8 @@ def test_methods_against_switch_state(env):
     info = rpc.ok("info")
     assert INFO_KEYS <= set(info)
     assert info["pid"] == sw.proc.pid
-    assert info["ports"] == 3 and info["lcores"] == 1
+    fwd = sw.fwd_lcores()
+    assert info["ports"] == 3 and info["lcores"] == len(fwd)
     assert info["fdb_entries"] == 2
     assert info["mbufs"] > 0 and 0 <= info["mbufs_in_use"] <= info["mbufs"]
     assert info["version"] == v["version"]
@@ -416,7 +418,10 @@ def test_methods_against_switch_state(env):
     for p in pl:
         assert PORT_KEYS <= set(p), p
         assert p["state"] == "enabled" and p["link"] == "up"
-        assert p["rxq"] == 1 and p["txq"] == 1
+        # An ethdev has an rx queue (net_null has RSS) and a tx queue per
+        # forwarding lcore.
+        nq = len(fwd) if p["kind"] == "ethdev" else 1
+        assert p["rxq"] == nq and p["txq"] == nq, p
     null, pa, pb = pl
     assert (null["kind"], null["driver"], null["path"]) == \
         ("ethdev", "net_null", "net_null0")
@@ -536,15 +541,19 @@ def test_methods_against_switch_state(env):
     assert rpc.ok("fdb/aging", 0) == {"aging": 0}
     assert rpc.ok("fdb/info")["aging"] == 0
 
-    # lcore/show lists every rx queue
+    # lcore/show: one entry per forwarding lcore, every rx queue on
+    # exactly one of them
     for m in ("lcore/show", "lcore/rebalance"):
         lc = rpc.ok(m)
-        assert len(lc) == 1 and LCORE_KEYS <= set(lc[0]), lc
-        assert lc[0]["lcore"] == 1
-        assert lc[0]["nb_rxq"] == 3
-        assert sorted(lc[0]["rxqs"].split()) == ["a:0", "b:0", "net_null0:0"]
-        assert lc[0]["pkts"] == len(a_to_b) + 1
-        assert 0 <= lc[0]["busy_pct"] <= 100
+        assert [x["lcore"] for x in lc] == fwd, lc
+        assert all(LCORE_KEYS <= set(x) for x in lc), lc
+        assert sorted(vstest.rxq_owners(lc)) == ["a:0", "b:0"] + \
+            ["net_null0:%d" % q for q in range(len(fwd))]
+        assert [x["nb_rxq"] for x in lc] == \
+            [len(x["rxqs"].split()) for x in lc]
+        assert sum(x["nb_rxq"] for x in lc) == 2 + len(fwd)
+        assert sum(x["pkts"] for x in lc) == len(a_to_b) + 1
+        assert all(0 <= x["busy_pct"] <= 100 for x in lc)
 
     # stats/clear zeroes: one port, then all
     assert rpc.ok("stats/clear", "a") == {"cleared": 1}
@@ -723,8 +732,10 @@ def test_port_add_del(env):
     assert (pn["id"], pn["kind"], pn["mode"], pn["link"], pn["state"],
             pn["path"], pn["rxq"]) == (2, "vhost", "server", "down",
                                        "enabled", path, 1)
-    lc = rpc.ok("lcore/show")[0]
-    assert "n:0" in lc["rxqs"].split() and lc["nb_rxq"] == 3
+    nnull = len(sw.fwd_lcores())   # net_null: an rx queue per lcore
+    lc = rpc.ok("lcore/show")
+    assert "n:0" in vstest.rxq_owners(lc)
+    assert sum(x["nb_rxq"] for x in lc) == 2 + nnull
 
     # errors
     rpc.err("port/add", path, code=FAILED, contains="exists")
@@ -768,9 +779,9 @@ def test_port_add_del(env):
     assert (pc["mode"], pc["link"], pc["rxq"]) == ("client", "down", 2)
     assert not os.path.exists(cpath)
     rpc.err("vring/show", "cl", code=FAILED, contains="no guest attached")
-    lc = rpc.ok("lcore/show")[0]
-    assert {"cl:0", "cl:1"} <= set(lc["rxqs"].split())
-    assert lc["nb_rxq"] == 5
+    lc = rpc.ok("lcore/show")
+    assert {"cl:0", "cl:1"} <= set(vstest.rxq_owners(lc))
+    assert sum(x["nb_rxq"] for x in lc) == 4 + nnull
 
     # port/del: by name and by id; ethdevs cannot be deleted
     rpc.err("port/del", "net_null0", contains="ethdev")
@@ -782,8 +793,8 @@ def test_port_add_del(env):
     rpc.err("port/del", "n", contains="no port 'n'")
     assert [p["name"] for p in rpc.ok("port/list")] == ["net_null0", "a"]
     assert not [e for e in rpc.ok("fdb/show") if same_mac(e["mac"], N)]
-    lc = rpc.ok("lcore/show")[0]
-    assert sorted(lc["rxqs"].split()) == ["a:0", "net_null0:0"]
+    assert sorted(vstest.rxq_owners(rpc.ok("lcore/show"))) == \
+        ["a:0"] + ["net_null0:%d" % q for q in range(nnull)]
     assert n.finish() == a_to_n
     # the same path and name can be added again
     assert rpc.ok("port/add", path, "name=n") == {"id": 2, "path": path}
@@ -817,8 +828,10 @@ def test_ctl_client_output_and_exit_codes(env):
                                 "link", "path", "rxq", "txq", "numa",
                                 "rx_pkts", "tx_pkts", "drops", "mode"]
     assert len(lines) == 3
+    # net_null: an rx and a tx queue per forwarding lcore
+    nq = str(len(sw.fwd_lcores()))
     assert lines[1].split() == ["0", "net_null0", "ethdev", "net_null",
-                                "enabled", "up", "net_null0", "1", "1", "0",
+                                "enabled", "up", "net_null0", nq, nq, "0",
                                 "0", "0", "0"]
     assert lines[2].split() == ["1", "a", "vhost", "vhost", "enabled",
                                 "down", env.sock("a"), "1", "1", "0", "0",
@@ -975,9 +988,12 @@ def test_telemetry_endpoints(env):
         [(e["mac"], e["port"]) for e in fl]
     assert fdb_info == rpc.ok("fdb/info")
     ll = tel_list(lcores)
-    assert len(ll) == 1 and LCORE_KEYS <= set(ll[0])
-    assert sorted(ll[0]["rxqs"].split()) == ["a:0", "b:0", "net_null0:0"]
-    float(ll[0]["busy_pct"])                         # a float as a string
+    assert [x["lcore"] for x in ll] == sw.fwd_lcores(), ll
+    assert all(LCORE_KEYS <= set(x) for x in ll), ll
+    assert sorted(vstest.rxq_owners(ll)) == ["a:0", "b:0"] + \
+        ["net_null0:%d" % q for q in range(len(sw.fwd_lcores()))]
+    for x in ll:
+        float(x["busy_pct"])                         # a float as a string
     sl = tel_list(stats)
     assert [s["name"] for s in sl] == ["net_null0", "a", "b"]
     assert all(STATS_KEYS <= set(s) for s in sl)
@@ -1000,8 +1016,8 @@ def test_telemetry_endpoints(env):
     assert help_port == {"/vswitch/port": "/vswitch/port,PORT: " +
                          rpc.ok("help", "port/show")["help"]}
     bl = tel_list(busyloop)
-    assert [x["lcore"] for x in bl] == [1]
-    assert bl[0]["state"] in ("polling", "sleeping")
+    assert [x["lcore"] for x in bl] == sw.fwd_lcores()
+    assert all(x["state"] in ("polling", "sleeping") for x in bl), bl
     # DPDK's own ethdev commands see the same ports
     eth, = telemetry(sw.prefix, ["/ethdev/list"])
     assert eth == [0]
@@ -1010,18 +1026,21 @@ def test_telemetry_endpoints(env):
 
 
 def test_telemetry_long_strings(env):
-    """/vswitch/lcores with ten ports of long names (its rxqs string is
-    over 128 bytes), and an error about a long port name, still answer
-    (a truncated string, or a list) rather than null."""
+    """/vswitch/lcores with ten ports of long names per forwarding lcore
+    (each lcore's rxqs string is over 128 bytes), and an error about a
+    long port name, still answer (a truncated string, or a list) rather
+    than null."""
     sw, rpc = start_switch(env, "a")
-    for i in range(10):
+    n = 10 * len(sw.fwd_lcores())
+    for i in range(n):
         rpc.ok("port/add", env.sock("p%d" % i),
                "name=a_rather_long_port_name_%d" % i)
-    assert len(rpc.ok("lcore/show")[0]["rxqs"]) > 128
+    assert all(len(x["rxqs"]) > 128 for x in rpc.ok("lcore/show"))
     long = "n" * 150
     lcores, err = telemetry(sw.prefix, ["/vswitch/lcores",
                                         "/vswitch/port," + long])
-    assert lcores is not None and tel_list(lcores)[0]["nb_rxq"] == 11
+    assert lcores is not None
+    assert sum(x["nb_rxq"] for x in tel_list(lcores)) == n + 1
     assert err is not None and "no port" in err["error"]
 
 
@@ -1068,9 +1087,9 @@ def test_concurrent_clients_under_traffic(env):
         (("fdb/info",), lambda x: FDB_INFO_KEYS <= set(x)),
         (("info",), lambda x: x["ports"] >= 3 and x["pid"] == sw.proc.pid),
         (("lcore/show",), lambda x: {"s:0", "r:0", "z:0"} <=
-         set(x[0]["rxqs"].split())),
+         set(vstest.rxq_owners(x))),
         (("lcore/rebalance",), lambda x: {"s:0", "r:0", "z:0"} <=
-         set(x[0]["rxqs"].split())),
+         set(vstest.rxq_owners(x))),
         (("stats/clear", "z"), lambda x: x == {"cleared": 1}),
         (("port/disable", "z"), lambda x: x == {"port": "z",
                                                "state": "disabled"}),
@@ -1438,7 +1457,8 @@ def test_port_add_del_churn_under_traffic(env):
         p = rpc.ok("port/show", "c%d" % i)
         assert (p["rxq"], p["mode"]) == (2 if i % 2 else 1,
                                          "client" if client else "server")
-        assert rpc.ok("lcore/show")[0]["nb_rxq"] == 4 + p["rxq"]
+        assert len(vstest.rxq_owners(rpc.ok("lcore/show"))) == \
+            4 + p["rxq"]
         if i in (30, 70):
             # a guest on the churned port, streaming to r when deleted
             g = Pmd(env, "g%d" % i, path, C, "txonly",
@@ -1463,7 +1483,7 @@ def test_port_add_del_churn_under_traffic(env):
     assert all(y >= x for x, y in zip(samples, samples[1:])), samples
     growing(rpc, "r", samples=2)
     assert {p["name"]: p["id"] for p in rpc.ok("port/list")} == base
-    assert sorted(rpc.ok("lcore/show")[0]["rxqs"].split()) == \
+    assert sorted(vstest.rxq_owners(rpc.ok("lcore/show"))) == \
         ["a:0", "b:0", "r:0", "s:0"]
     assert {e["port"] for e in rpc.ok("fdb/show")} <= {"a", "b", "s", "r"}
     assert not [f for f in os.listdir(env.wd.path)

@@ -34,7 +34,7 @@ REPEAT = 2  # frames of each size, per direction
 
 # The switch's per-port counters that count drops (SPEC §4).
 DROPS = ("no_mbuf", "tx_full", "port_down", "same_port", "no_dest", "runt",
-         "rx_missed", "rx_error")
+         "rx_missed", "rx_error", "too_big", "mtu", "offload_error")
 
 TIMEOUT = 40  # seconds: the machine's two CPUs are shared with other tests
 
