@@ -86,10 +86,43 @@ valid_name(const char *s)
 	return 1;
 }
 
+/*
+ * The keys --vhost, port/add and a [vhost.NAME] section share:
+ * offloads=on|off, mtu=N. Returns 0, -ENOENT for another key, or -EINVAL
+ * with @p err filled.
+ */
+static int
+vhost_key(struct vs_vhost_conf *vc, const char *key, const char *val,
+	  const char *where, char *err, size_t errlen)
+{
+	uint32_t v;
+
+	if (strcmp(key, "offloads") == 0) {
+		if (strcmp(val, "on") == 0)
+			vc->no_offloads = false;
+		else if (strcmp(val, "off") == 0)
+			vc->no_offloads = true;
+		else
+			return fail(err, errlen,
+				    "%sinvalid offloads '%s' (on or off)",
+				    where, val);
+		return 0;
+	}
+	if (strcmp(key, "mtu") == 0) {
+		if (parse_u32(val, VS_MTU_MIN, VS_MTU_MAX, &v) < 0)
+			return fail(err, errlen, "%sinvalid mtu '%s' (%d..%d)",
+				    where, val, VS_MTU_MIN, VS_MTU_MAX);
+		vc->mtu = v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int
 vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 		    size_t errlen)
 {
+	char where[PATH_MAX + 32];
 	char buf[PATH_MAX + 128];
 	char *tok, *save = NULL;
 	uint32_t q;
@@ -134,9 +167,22 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 					spec, tok + 5, VS_NAME_LEN - 1);
 			strcpy(vc->name, tok + 5);
 		} else {
+			char *eq = strchr(tok, '=');
+			int ret = -ENOENT;
+
+			if (eq != NULL) {
+				*eq = '\0';
+				snprintf(where, sizeof(where),
+					 "--vhost '%s': ", spec);
+				ret = vhost_key(vc, tok, eq + 1, where, err,
+						errlen);
+				*eq = '=';
+			}
+			if (ret != -ENOENT)
+				return ret;
 			return fail(
 				err, errlen,
-				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME)",
+				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME, offloads=on|off, mtu=N)",
 				spec, tok);
 		}
 	}
@@ -389,8 +435,12 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 				else
 					vc.queues = q;
 			} else {
-				ret = fail(err, errlen, "%sunknown key '%s'",
-					   where, ent[j].name);
+				ret = vhost_key(&vc, ent[j].name, ent[j].value,
+						where, err, errlen);
+				if (ret == -ENOENT)
+					ret = fail(err, errlen,
+						   "%sunknown key '%s'", where,
+						   ent[j].name);
 			}
 		}
 		if (ret == 0 && vc.path[0] == '\0')
@@ -418,7 +468,7 @@ void
 vs_conf_usage(const char *prog)
 {
 	printf("Usage: %s [EAL options] -- [switch options]\n"
-	       "  --vhost PATH[,client][,queues=N][,name=NAME]\n"
+	       "  --vhost PATH[,client][,queues=N][,name=NAME][,offloads=on|off][,mtu=N]\n"
 	       "                          vhost-user port (server mode unless client)\n"
 	       "  --config FILE           INI file with the same settings (see config/)\n"
 	       "  --ctl PATH              control socket path\n"

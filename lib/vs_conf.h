@@ -23,7 +23,13 @@ struct vs_vhost_conf {
 	char name[VS_NAME_LEN];
 	bool client;
 	uint16_t queues; /**< Queue pairs offered to the guest. */
+	bool no_offloads; /**< offloads=off: no checksum/segmentation offload. */
+	uint16_t mtu; /**< mtu=N; 0: the guest's (VIRTIO_NET_F_MTU) or 1500. */
 };
+
+/** MTU bounds: the IPv4 minimum and a 9000-byte jumbo frame's payload. */
+#define VS_MTU_MIN 68
+#define VS_MTU_MAX 9702
 
 struct vs_conf {
 	uint16_t burst; /**< Packets per rx burst. */

@@ -21,6 +21,7 @@
 #include "vs_fdb.h"
 #include "vs_fwd.h"
 #include "vs_fwd_priv.h"
+#include "vs_offload.h"
 #include "vs_port_priv.h"
 
 RTE_LOG_REGISTER(vs_logtype_fwd, vswitch.fwd, INFO);
@@ -401,16 +402,39 @@ vs_fwd_txbuf_flush(struct vs_lcore *lc)
 }
 
 static inline void
+txbuf_put(struct vs_lcore *lc, uint16_t pid, struct rte_mbuf *m)
+{
+	struct vs_txbuf *b = &lc->tx[pid];
+
+	b->pkts[b->n++] = m;
+	if (unlikely(b->n == VS_TXBUF))
+		txbuf_flush_one(lc, pid);
+}
+
+/* Frames needing an offload @p p lacks, or larger than its MTU. */
+static __rte_noinline void
+txbuf_finish(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
+{
+	struct rte_mbuf *out[VS_OL_MAX_SEGS];
+	uint16_t n, i;
+
+	n = vs_offload_finish(p, m, out, RTE_DIM(out));
+	for (i = 0; i < n; i++)
+		txbuf_put(lc, p->id, out[i]);
+}
+
+static inline void
 txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
 	  struct rte_mbuf *m)
 {
 	struct vs_txbuf *b = &lc->tx[pid];
+	struct vs_port *p = b->port;
 
 	if (b->n == 0) {
 		/* A buffer flushed when full stays listed; don't list it twice. */
-		struct vs_port *p = vs_port_get(pid);
 		uint16_t i;
 
+		p = vs_port_get(pid);
 		if (unlikely(p == NULL)) { /* just deleted */
 			vs_port_drop(in, VS_DROP_PORT_DOWN, &m, 1);
 			return;
@@ -422,9 +446,13 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
 		if (i == lc->nb_dirty)
 			lc->dirty[lc->nb_dirty++] = pid;
 	}
-	b->pkts[b->n++] = m;
-	if (unlikely(b->n == VS_TXBUF))
-		txbuf_flush_one(lc, pid);
+	/* Today's path: no offload request, within the MTU. */
+	if (unlikely((m->ol_flags & VS_OL_TX_FLAGS) ||
+		     (p->max_frame && rte_pktmbuf_pkt_len(m) > p->max_frame))) {
+		txbuf_finish(lc, p, m);
+		return;
+	}
+	txbuf_put(lc, pid, m);
 }
 
 /* Every segment carries its own reference count. */

@@ -277,6 +277,9 @@ vs_port_info_get(const struct vs_port *port, struct vs_port_info *info)
 	info->vid = -1;
 	info->tx_lock = port->tx_shared;
 	info->tx_lock_contended = atomic_load(&port->tx_lock_contended);
+	info->offloads = port->rx_ol;
+	info->tx_ol = atomic_load(&port->tx_ol);
+	info->mtu = port->mtu;
 	if (port->ops->info != NULL)
 		port->ops->info(port, info);
 }
@@ -296,6 +299,12 @@ vs_port_stats_get(const struct vs_port *port, struct vs_port_stats *st)
 		st->tx_bytes += l->tx_bytes;
 		for (d = 0; d < VS_DROP_MAX; d++)
 			st->drops[d] += l->drops[d];
+		st->rx_gso += l->rx_gso;
+		st->rx_csum_partial += l->rx_csum_partial;
+		st->tx_gso += l->tx_gso;
+		st->sw_csum += l->sw_csum;
+		st->sw_gso += l->sw_gso;
+		st->sw_gso_segs += l->sw_gso_segs;
 	}
 	if (port->ops->stats != NULL)
 		port->ops->stats(port, st);

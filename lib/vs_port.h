@@ -39,7 +39,11 @@
 	_(RX_MISSED, "rx_missed", "the NIC's rx ring was full (NIC counter)") \
 	_(RX_ERROR, "rx_error", "the port reported an rx error (NIC counter)") \
 	_(TOO_BIG, "too_big", \
-	  "larger than the guest's receive buffers (no mergeable buffers)")
+	  "larger than the guest's receive buffers (no mergeable buffers)") \
+	_(MTU, "mtu", \
+	  "larger than the destination's MTU (and not a TSO frame)") \
+	_(OFFLOAD_ERROR, "offload_error", \
+	  "needs a checksum or segmentation but its headers do not parse")
 
 enum vs_drop {
 #define VS_DROP_ENUM(e, n, s) VS_DROP_##e,
@@ -65,6 +69,13 @@ struct vs_port_stats {
 	uint64_t tx_pkts;
 	uint64_t tx_bytes;
 	uint64_t drops[VS_DROP_MAX];
+	/* Offloads (vs_offload.h). */
+	uint64_t rx_gso; /**< TSO frames received (larger than the MTU) */
+	uint64_t rx_csum_partial; /**< frames received with a partial sum */
+	uint64_t tx_gso; /**< TSO frames sent as one frame (GUEST_TSO) */
+	uint64_t sw_csum; /**< checksums completed for this destination */
+	uint64_t sw_gso; /**< TSO frames segmented for this destination */
+	uint64_t sw_gso_segs; /**< segments that made */
 };
 
 /** What port/list and port/show report. */
@@ -85,6 +96,9 @@ struct vs_port_info {
 	bool tx_lock;
 	/** Sends that found that lock taken. */
 	uint64_t tx_lock_contended;
+	bool offloads; /**< vhost: offloads negotiated (not offloads=off) */
+	uint32_t tx_ol; /**< VS_OL_* the port takes as they are */
+	uint16_t mtu; /**< 0: no limit known */
 };
 
 struct vs_port;

@@ -15,6 +15,7 @@
 #include <rte_errno.h>
 
 #include "vs_cmd.h"
+#include "vs_offload.h"
 #include "vs_port_priv.h"
 
 #define MAX_REGIONS 64 /* VHOST_MEMORY_MAX_NREGIONS is 8; a margin */
@@ -157,6 +158,30 @@ port_json(const struct vs_port *p, bool detail)
 	json_object_set_new(o, "tx_lock", json_boolean(in.tx_lock));
 	json_object_set_new(o, "tx_lock_contended",
 			    json_integer((json_int_t)in.tx_lock_contended));
+	json_object_set_new(o, "mtu", json_integer(in.mtu));
+	{
+		json_t *ol = json_object(), *takes = json_array();
+
+		if (in.tx_ol & VS_OL_CSUM)
+			json_array_append_new(takes, json_string("csum"));
+		if (in.tx_ol & VS_OL_TSO4)
+			json_array_append_new(takes, json_string("tso4"));
+		if (in.tx_ol & VS_OL_TSO6)
+			json_array_append_new(takes, json_string("tso6"));
+		json_object_set_new(
+			ol, "enabled",
+			json_boolean(in.kind != VS_PORT_VHOST || in.offloads));
+		json_object_set_new(ol, "takes", takes);
+		json_object_set_new(ol, "rx_gso", json_integer(st.rx_gso));
+		json_object_set_new(ol, "rx_csum_partial",
+				    json_integer(st.rx_csum_partial));
+		json_object_set_new(ol, "tx_gso", json_integer(st.tx_gso));
+		json_object_set_new(ol, "sw_csum", json_integer(st.sw_csum));
+		json_object_set_new(ol, "sw_gso", json_integer(st.sw_gso));
+		json_object_set_new(ol, "sw_gso_segs",
+				    json_integer(st.sw_gso_segs));
+		json_object_set_new(o, "offloads", ol);
+	}
 	if (in.kind == VS_PORT_VHOST) {
 		bool log = false;
 		uint64_t base = 0, size = 0;

@@ -211,6 +211,14 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	p->nb_rxq = nrx;
 	p->nb_txq = ntx;
 	p->tx_shared = ntx < nb_fwd;
+	/*
+	 * Frames needing a checksum or TSO are finished in software for an
+	 * ethdev (tx_ol 0): its tx offloads are not enabled yet. Frames above
+	 * its MTU (+ header and one VLAN tag) are dropped, counted mtu.
+	 */
+	if (rte_eth_dev_get_mtu(pid, &p->mtu) != 0)
+		p->mtu = RTE_ETHER_MTU;
+	p->max_frame = p->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
 	ret = rte_eth_dev_start(pid);
 	if (ret != 0 && conf.intr_conf.rxq) {
 		conf.intr_conf.rxq = 0;

@@ -31,6 +31,12 @@ struct vs_port_lstats {
 	uint64_t tx_pkts;
 	uint64_t tx_bytes;
 	uint64_t drops[VS_DROP_MAX];
+	uint64_t rx_gso;
+	uint64_t rx_csum_partial;
+	uint64_t tx_gso;
+	uint64_t sw_csum;
+	uint64_t sw_gso;
+	uint64_t sw_gso_segs;
 } __rte_cache_aligned;
 
 struct vs_port_ops {
@@ -89,6 +95,7 @@ struct vs_vhost {
 	_Atomic uint32_t rx_enabled; /* guest RX vrings enabled, by pair */
 	_Atomic uint32_t tx_enabled; /* guest TX vrings enabled, by pair */
 	struct rte_mempool *pool; /* mbufs for dequeue, on the guest's node */
+	uint16_t conf_mtu; /* mtu= given; 0: the guest's, if it sets one */
 	_Atomic uint64_t refused; /* messages the vhost-user guard refused */
 };
 
@@ -119,6 +126,17 @@ struct vs_port {
 	rte_spinlock_t tx_lock[VS_PORT_MAX_QUEUES];
 	/* Sends that found tx_lock[] taken by another lcore. */
 	_Atomic uint64_t tx_lock_contended;
+	/*
+	 * Offloads. rx_ol: frames from this port may carry offload requests
+	 * (a vhost port with offloads on). tx_ol: VS_OL_* this port takes as
+	 * they are (vhost: what the guest negotiated, set at new_device).
+	 * max_frame: the largest frame without a TSO request it gets, MTU +
+	 * Ethernet header + one VLAN tag; 0: no limit known.
+	 */
+	bool rx_ol;
+	_Atomic uint32_t tx_ol;
+	uint16_t mtu;
+	uint32_t max_frame;
 	union {
 		struct vs_vhost vhost;
 		struct {

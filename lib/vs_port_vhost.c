@@ -16,11 +16,13 @@
 #include <linux/virtio_net.h>
 
 #include <rte_errno.h>
+#include <rte_ether.h>
 #include <rte_malloc.h>
 #include <rte_vhost.h>
 
 #include "vs_fwd.h"
 #include "vs_mbuf.h"
+#include "vs_offload.h"
 #include "vs_port_priv.h"
 #include "vs_sock.h"
 #include "vs_vhost_guard.h"
@@ -29,18 +31,21 @@
 #define VRING_TX(q) ((q)*2 + 1) /* guest TX: the switch dequeues */
 
 /*
- * Offloads the switch turns off: it forwards frames as they are and may
- * send a guest's frame to a NIC or a guest without them, so a guest must
- * not hand over unchecksummed or segmentation-pending frames. OVS-DPDK
- * does the same unless userspace TSO is configured.
+ * Offloads never negotiated: UDP fragmentation offload both ways (the
+ * switch would have to fragment IP datagrams for a destination without it;
+ * Linux guests send no UFO since 4.14 unless asked), and with offloads=off
+ * every checksum and segmentation offload, as before issue 12 and as
+ * OVS-DPDK without userspace TSO: the guest then finishes every frame.
  */
-#define VS_VHOST_DISABLED_FEATURES \
+#define VS_VHOST_UFO_FEATURES \
+	((1ULL << VIRTIO_NET_F_HOST_UFO) | (1ULL << VIRTIO_NET_F_GUEST_UFO))
+#define VS_VHOST_OFFLOAD_FEATURES \
 	((1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
-	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) | \
-	 (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) | \
+	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_CSUM) | \
+	 (1ULL << VIRTIO_NET_F_GUEST_CSUM) | \
 	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) | \
 	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) | \
-	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO))
+	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | VS_VHOST_UFO_FEATURES)
 
 /*
  * The port that owns vhost device @p vid, from its socket path. Called on
@@ -70,15 +75,49 @@ guest_tx_on(const struct vs_port *p, uint16_t q)
 		1;
 }
 
+/*
+ * Frames the guest left a checksum or segmentation to: describe them for
+ * the destinations (vs_offload_rx), drop what cannot be described.
+ */
+static __rte_noinline uint16_t
+vhost_rx_offloads(struct vs_port *p, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
+	uint16_t i, j;
+
+	for (i = 0, j = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (m->ol_flags & VS_OL_RX_FLAGS) {
+			if (vs_offload_rx(m) < 0) {
+				vs_port_drop(p, VS_DROP_OFFLOAD_ERROR, &m, 1);
+				continue;
+			}
+			if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)
+				st->rx_gso++;
+			else
+				st->rx_csum_partial++;
+		}
+		pkts[j++] = m;
+	}
+	return j;
+}
+
 static uint16_t
 vhost_rx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 {
 	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
+	uint16_t i;
 
 	if (vid < 0 || !guest_tx_on(p, q))
 		return 0;
-	return rte_vhost_dequeue_burst(vid, VRING_TX(q), p->vhost.pool, pkts,
-				       n);
+	n = rte_vhost_dequeue_burst(vid, VRING_TX(q), p->vhost.pool, pkts, n);
+	if (!p->rx_ol)
+		return n;
+	for (i = 0; i < n; i++)
+		if (unlikely(pkts[i]->ol_flags & VS_OL_RX_FLAGS))
+			return vhost_rx_offloads(p, pkts, n);
+	return n;
 }
 
 /*
@@ -221,6 +260,37 @@ static _Atomic uint32_t vid_rx_enabled[RTE_MAX_VHOST_DEVICE];
  */
 static _Atomic uint32_t vid_tx_enabled[RTE_MAX_VHOST_DEVICE];
 
+/* What a guest that negotiated @p f takes as it is. */
+static uint32_t
+features_to_ol(uint64_t f)
+{
+	uint32_t ol = 0;
+
+	if (f & (1ULL << VIRTIO_NET_F_GUEST_CSUM))
+		ol |= VS_OL_CSUM;
+	if (f & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
+		ol |= VS_OL_TSO4;
+	if (f & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
+		ol |= VS_OL_TSO6;
+	return ol;
+}
+
+/*
+ * The port's MTU: mtu= if given, else the one the frontend set
+ * (VHOST_USER_NET_SET_MTU: QEMU's host_mtu, with VIRTIO_NET_F_MTU), else
+ * none known: frames of any size go (as before).
+ */
+static void
+set_mtu(struct vs_port *p, int vid)
+{
+	uint16_t mtu = p->vhost.conf_mtu;
+
+	if (mtu == 0 && rte_vhost_get_mtu(vid, &mtu) != 0)
+		mtu = 0;
+	p->mtu = mtu;
+	p->max_frame = mtu ? mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN : 0;
+}
+
 static int
 new_device(int vid)
 {
@@ -245,6 +315,8 @@ new_device(int vid)
 	qmask = p->nb_rxq >= 32 ? UINT32_MAX : (1u << p->nb_rxq) - 1;
 	if (rte_vhost_get_negotiated_features(vid, &features) == 0)
 		p->vhost.packed = !!(features & (1ULL << VIRTIO_F_RING_PACKED));
+	atomic_store(&p->tx_ol, features_to_ol(features));
+	set_mtu(p, vid);
 	p->vhost.pool = vs_mbuf_pool(numa);
 	if (numa >= 0)
 		p->socket_id = numa;
@@ -375,7 +447,8 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	 * packet counters.
 	 */
 	uint64_t flags = RTE_VHOST_USER_NET_STATS_ENABLE |
-		(vc->client ? RTE_VHOST_USER_CLIENT : 0);
+		(vc->client ? RTE_VHOST_USER_CLIENT : 0) |
+		(vc->no_offloads ? 0 : RTE_VHOST_USER_NET_COMPLIANT_OL_FLAGS);
 	struct vs_port *p;
 	int ret;
 
@@ -408,6 +481,11 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	p->nb_rxq = vc->queues;
 	p->nb_txq = vc->queues;
 	p->tx_shared = vs_fwd_nb_lcores() > 1;
+	p->rx_ol = !vc->no_offloads;
+	p->vhost.conf_mtu = vc->mtu;
+	p->mtu = vc->mtu;
+	p->max_frame =
+		vc->mtu ? vc->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN : 0;
 
 	if (rte_vhost_driver_register(vc->path, flags) != 0) {
 		PORT_LOG(ERR, "%s: cannot register vhost-user socket %s\n",
@@ -418,7 +496,9 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	}
 	p->vhost.registered = true;
 	if (rte_vhost_driver_disable_features(
-		    vc->path, VS_VHOST_DISABLED_FEATURES) != 0 ||
+		    vc->path,
+		    vc->no_offloads ? VS_VHOST_OFFLOAD_FEATURES
+				    : VS_VHOST_UFO_FEATURES) != 0 ||
 	    rte_vhost_driver_callback_register(vc->path, &dev_ops) != 0) {
 		PORT_LOG(ERR, "%s: cannot configure %s\n", vc->name, vc->path);
 		vhost_destroy(p);

@@ -372,8 +372,11 @@ class Device:
     RX, TX = 0, 1
 
     def __init__(self, path, qsize=256, mem_size=4 << 20, timeout=5.0,
-                 protocol=False, mac=None, guard=None):
+                 protocol=False, mac=None, guard=None, buf_size=2048,
+                 extra_features=0):
         self.path = path
+        # Feature bits asked for beyond VERSION_1 (e.g. the offloads).
+        self.extra_features = extra_features
         self.guard = guard
         self.qsize = qsize
         self.protocol = protocol
@@ -381,7 +384,7 @@ class Device:
         self.rings = [Vring(self.mem, 0, qsize)]
         self.rings.append(Vring(self.mem, self.rings[0].end, qsize))
         self.buf0 = (self.rings[1].end + 0xffff) & ~0xffff
-        self.buf_size = 2048
+        self.buf_size = buf_size
         assert self.buf0 + 2 * qsize * self.buf_size <= mem_size
         self.kick = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
                      for _ in range(2)]
@@ -433,7 +436,8 @@ class Device:
         st.append(("SET_OWNER", lambda: c.msg(SET_OWNER)))
 
         def set_features():
-            want = F_VERSION_1 | (F_PROTOCOL if self.protocol else 0)
+            want = F_VERSION_1 | (F_PROTOCOL if self.protocol else 0) | \
+                self.extra_features
             self.features = want & self.offered
             c.u64(SET_FEATURES, self.features)
         st.append(("SET_FEATURES", set_features))
@@ -495,17 +499,18 @@ class Device:
             r.used_seen = (r.used_seen + 1) & 0xffff
         return len(self.tx_free)
 
-    def send(self, frames):
-        """Put frames on the guest TX ring; returns how many went."""
+    def send(self, frames, hdrs=None):
+        """Put frames on the guest TX ring; returns how many went. hdrs:
+        a virtio_net_hdr (12 bytes) per frame, zeros by default."""
         r = self.rings[self.TX]
         self.reclaim()
         n = 0
-        for f in frames:
+        for k, f in enumerate(frames):
             if not self.tx_free:
                 break
             i = self.tx_free.pop()
             off = self.buf(self.TX, i)
-            data = bytes(NET_HDR_LEN) + f
+            data = (hdrs[k] if hdrs else bytes(NET_HDR_LEN)) + f
             self.mem.m[off:off + len(data)] = data
             r.set_desc(i, self.gpa(off), len(data))
             r.push(i)
@@ -514,8 +519,9 @@ class Device:
             self.notify(self.TX)
         return n
 
-    def received(self, repost=True):
-        """Frames the backend put on the guest RX ring since last time."""
+    def received(self, repost=True, with_hdr=False):
+        """Frames the backend put on the guest RX ring since last time
+        (with_hdr: (virtio_net_hdr, frame) pairs)."""
         r = self.rings[self.RX]
         out = []
         u = r.used_idx()
@@ -523,7 +529,10 @@ class Device:
             i, ln = r.used_entry(r.used_seen)
             if i < self.qsize and NET_HDR_LEN <= ln <= self.buf_size:
                 off = self.buf(self.RX, i) + NET_HDR_LEN
-                out.append(bytes(self.mem.m[off:off + ln - NET_HDR_LEN]))
+                f = bytes(self.mem.m[off:off + ln - NET_HDR_LEN])
+                if with_hdr:
+                    f = (bytes(self.mem.m[off - NET_HDR_LEN:off]), f)
+                out.append(f)
             r.used_seen = (r.used_seen + 1) & 0xffff
             if repost and i < self.qsize:
                 r.push(i)
