@@ -219,7 +219,7 @@ port_load(const int16_t *want, uint16_t nq, unsigned int i)
 static unsigned int
 assign(bool even, int16_t (*want)[VS_PORT_MAX_QUEUES])
 {
-	unsigned int load[RTE_MAX_LCORE] = { 0 };
+	unsigned int load[RTE_MAX_LCORE] = { 0 }, quota[RTE_MAX_LCORE];
 	unsigned int total = 0, i, best;
 	uint16_t pid, q, np = vs_port_count();
 
@@ -237,6 +237,33 @@ assign(bool even, int16_t (*want)[VS_PORT_MAX_QUEUES])
 		}
 		total += p->nb_rxq;
 	}
+	if (even) {
+		/*
+		 * Every lcore ends with total / nb queues, and total % nb of
+		 * them with one more: those that hold the most now, so that
+		 * the fewest queues move.
+		 */
+		unsigned int have[RTE_MAX_LCORE] = { 0 }, extra, k;
+
+		for (pid = 0; pid < np; pid++) {
+			struct vs_port *p = vs_port_get(pid);
+
+			for (q = 0; p != NULL && q < p->nb_rxq; q++)
+				if (asg[pid].lc[q] >= 0 &&
+				    (unsigned int)asg[pid].lc[q] < fwd.nb)
+					have[asg[pid].lc[q]]++;
+		}
+		for (i = 0; i < fwd.nb; i++)
+			quota[i] = total / fwd.nb;
+		for (extra = total % fwd.nb; extra > 0; extra--) {
+			for (best = RTE_MAX_LCORE, k = 0; k < fwd.nb; k++)
+				if (quota[k] == total / fwd.nb &&
+				    (best == RTE_MAX_LCORE ||
+				     have[k] > have[best]))
+					best = k;
+			quota[best]++;
+		}
+	}
 	/* Queue number first: a multi-queue port spreads over the lcores. */
 	for (q = 0; q < VS_PORT_MAX_QUEUES; q++)
 		for (pid = 0; pid < np; pid++) {
@@ -247,10 +274,7 @@ assign(bool even, int16_t (*want)[VS_PORT_MAX_QUEUES])
 				continue;
 			l = asg[pid].lc[q];
 			if (l >= 0 && (unsigned int)l < fwd.nb &&
-			    (!even ||
-			     load[l] < total / fwd.nb +
-					     ((unsigned int)l <
-					      total % fwd.nb))) {
+			    (!even || load[l] < quota[l])) {
 				want[pid][q] = l;
 				load[l]++;
 			} else {
