@@ -18,8 +18,18 @@
 
 static const struct vs_cmd *cmds[VS_CMD_MAX];
 static unsigned int nb_cmds;
-/* Commands change switch state: run one at a time, from any front end. */
+/*
+ * Commands change switch state: run one at a time, from any front end
+ * (control thread, prompt on the main lcore, DPDK's telemetry thread), and
+ * whatever else reads what commands free, outside the forwarding lcores
+ * (the stats printers; MAC ageing, which must not run beside fdb/flush),
+ * takes it too. A port is
+ * freed only under this lock (port/del) or after vs_cmd_close() (shutdown),
+ * so no holder of the lock can see one go.
+ */
 static pthread_mutex_t exec_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Set under exec_lock by vs_cmd_close(): every command is refused. */
+static bool closed;
 
 int
 vs_cmd_register(const struct vs_cmd *t, unsigned int n)
@@ -104,11 +114,45 @@ vs_cmd_exec(const char *name, int argc, const char *const *argv,
 			c->name, c->min_args, c->max_args, argc, usage);
 	}
 	pthread_mutex_lock(&exec_lock);
-	ret = c->fn(argc, argv, result, err, errlen);
+	if (closed)
+		ret = vs_cmd_err(err, errlen, VS_RPC_FAILED,
+				 "the switch is shutting down: %s was not run",
+				 c->name);
+	else
+		ret = c->fn(argc, argv, result, err, errlen);
 	pthread_mutex_unlock(&exec_lock);
 	if (ret == 0 && *result == NULL)
 		*result = json_null();
 	return ret;
+}
+
+void
+vs_cmd_lock(void)
+{
+	pthread_mutex_lock(&exec_lock);
+}
+
+void
+vs_cmd_unlock(void)
+{
+	pthread_mutex_unlock(&exec_lock);
+}
+
+void
+vs_cmd_close(void)
+{
+	/* Waits for the command that is running, if any. */
+	pthread_mutex_lock(&exec_lock);
+	closed = true;
+	pthread_mutex_unlock(&exec_lock);
+}
+
+void
+vs_cmd_open(void)
+{
+	pthread_mutex_lock(&exec_lock);
+	closed = false;
+	pthread_mutex_unlock(&exec_lock);
 }
 
 static json_t *

@@ -61,10 +61,32 @@ const struct vs_cmd *vs_cmd_at(unsigned int i);
 /**
  * Run command @p name with its arguments: check the counts, call the
  * handler. Thread-safe against other calls (one command at a time).
+ * After vs_cmd_close() every command is refused (VS_RPC_FAILED).
  * @return 0 with @p *result set, or a VS_RPC_* code with @p err set.
  */
 int vs_cmd_exec(const char *name, int argc, const char *const *argv,
 		json_t **result, char *err, size_t errlen);
+
+/**
+ * Run a section as a command runs: alone, against every command and every
+ * other section. For code outside the forwarding lcores that reads what
+ * commands free (the port table: port/del), e.g. the stats printers, or
+ * that must not run beside a command (MAC ageing). Not recursive: never
+ * call vs_cmd_exec() between the two.
+ */
+void vs_cmd_lock(void);
+void vs_cmd_unlock(void);
+
+/**
+ * Refuse every command from now on ("the switch is shutting down"); returns
+ * once the command running, if any, has finished. The switch calls it
+ * before it frees ports and tables: DPDK's telemetry thread cannot be
+ * stopped, and its /vswitch/ commands would otherwise read freed memory.
+ */
+void vs_cmd_close(void);
+
+/** Accept commands again (the switch starting). */
+void vs_cmd_open(void);
 
 /**
  * Handle one JSON-RPC 2.0 request of @p len bytes and return the reply

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -92,6 +94,7 @@ start_control(const struct vs_conf *conf)
 		strlcpy(path, conf->ctl_path, sizeof(path));
 	else
 		vs_ctl_default_path(path, sizeof(path));
+	vs_cmd_open();
 	ret = vs_ctl_start(path);
 	if (ret == -EADDRINUSE)
 		SW_LOG(ERR,
@@ -253,8 +256,32 @@ vs_switch_port_del(const char *name_or_id)
 	return vs_fwd_rebalance();
 }
 
-void
-vs_switch_print_rates(FILE *f)
+/*
+ * Run printer @p fn as a command runs (under the command lock): port/del
+ * frees a port only under that lock, so no port it reads can go. It prints
+ * into memory, and @p f gets the text after the lock is released: a slow
+ * reader of @p f must not hold up the control socket.
+ */
+static void
+print_locked(FILE *f, void (*fn)(FILE *))
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	vs_cmd_lock();
+	fn(m != NULL ? m : f);
+	vs_cmd_unlock();
+	if (m != NULL) {
+		fclose(m);
+		fwrite(buf, 1, len, f);
+		free(buf);
+	}
+	fflush(f);
+}
+
+static void
+print_rates(FILE *f)
 {
 	uint64_t now = rte_get_tsc_cycles();
 	double dt = (double)(now - sw.prev_tsc) / rte_get_tsc_hz();
@@ -294,12 +321,17 @@ vs_switch_print_rates(FILE *f)
 			drops - pdrops);
 		*pv = st;
 	}
-	fflush(f);
 	sw.prev_tsc = now;
 }
 
 void
-vs_switch_print_stats(FILE *f)
+vs_switch_print_rates(FILE *f)
+{
+	print_locked(f, print_rates);
+}
+
+static void
+print_stats(FILE *f)
 {
 	uint32_t size, used;
 	unsigned int s, d;
@@ -328,7 +360,12 @@ vs_switch_print_stats(FILE *f)
 			fprintf(f, "mbufs socket=%u in_use=%u size=%u\n", s,
 				used, size);
 	}
-	fflush(f);
+}
+
+void
+vs_switch_print_stats(FILE *f)
+{
+	print_locked(f, print_stats);
 }
 
 void
@@ -336,6 +373,11 @@ vs_switch_stop(FILE *f)
 {
 	uint16_t i;
 
+	/*
+	 * First refuse commands, whatever their front end: DPDK's telemetry
+	 * thread cannot be stopped and would walk the ports freed below.
+	 */
+	vs_cmd_close();
 	vs_ctl_stop();
 	if (sw.started)
 		vs_fwd_stop();

@@ -2,7 +2,8 @@
 /*
  * vhost-switch launcher: vhost-switch [EAL options] -- [switch options].
  * It parses, starts the switch, and keeps the main lcore for housekeeping
- * (MAC ageing, the stats line) until SIGINT or SIGTERM.
+ * (the stats line, SIGUSR1's counters; MAC ageing is the control thread's)
+ * until SIGINT or SIGTERM.
  */
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <rte_ethdev.h>
 #include <rte_errno.h>
 
+#include "vs_cmd.h"
 #include "vs_conf.h"
 #include "vs_prompt.h"
 #include "vs_switch.h"
@@ -36,7 +38,11 @@ on_signal(int sig)
 		quit_signal = sig;
 }
 
-/* The counters, between markers a script can wait for. */
+/*
+ * The counters, between markers a script can wait for. The printers read
+ * the ports under the command lock (a port/del on the control thread cannot
+ * free one under them).
+ */
 static void
 print_stats(void)
 {
@@ -178,7 +184,14 @@ main(int argc, char **argv)
 		housekeeping();
 	}
 
+	/*
+	 * From here on every command is refused (telemetry's thread runs on
+	 * until exit): said before "stopping", so a client that sees that line
+	 * knows no command will run again.
+	 */
+	vs_cmd_close();
 	printf("vhost-switch: %s, stopping\n", strsignal(quit_signal));
+	fflush(stdout);
 	printf("vhost-switch: stats begin\n");
 	vs_switch_stop(stdout);
 	printf("vhost-switch: stats end\n");
