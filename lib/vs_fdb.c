@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * MAC table on rte_hash. The hash maps a MAC to a key position; the port,
- * last-seen time and flags live in a parallel array indexed by that
- * position, so the datapath updates them with plain stores and never
- * calls a hash writer for a MAC it already knows.
+ * MAC table on rte_hash. The port of a MAC is the key's data in the hash
+ * (rte_hash_add_key_data), so a reader gets the key and its port from one
+ * lookup: rte_hash stores the data into the key's entry before it publishes
+ * the key (a release store of the bucket's key index; readers load it with
+ * acquire), and a move replaces the data with one release store. A lookup
+ * therefore never sees a port that was not written for that key, not even
+ * while another lcore is adding it. The last-seen time lives in a parallel
+ * array indexed by the key's position, so the datapath refreshes it with a
+ * plain store and never calls a hash writer for a MAC it already knows.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -13,6 +18,7 @@
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
+#include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
 
@@ -31,11 +37,45 @@ RTE_LOG_REGISTER(vs_logtype_fdb, vswitch.fdb, INFO);
  */
 #define VS_FDB_TOUCH_US 100000
 
+/*
+ * The hash's data for a key: the port, a static flag, and a bit that is
+ * never zero in data we stored, so a key published without data (there is
+ * none: every add goes through rte_hash_add_key_data) could not read as
+ * port 0.
+ */
+#define FDB_DATA_PORT_MASK 0xffffu
+#define FDB_DATA_STATIC (1u << 16)
+#define FDB_DATA_VALID (1u << 17)
+
+static inline void *
+fdb_data(uint16_t port, bool is_static)
+{
+	return (void *)(uintptr_t)(FDB_DATA_VALID | port |
+				   (is_static ? FDB_DATA_STATIC : 0));
+}
+
+static inline uint16_t
+fdb_data_port(const void *d)
+{
+	uintptr_t v = (uintptr_t)d;
+
+	return v & FDB_DATA_VALID ? (uint16_t)(v & FDB_DATA_PORT_MASK)
+				  : VS_PORT_INVALID;
+}
+
+static inline bool
+fdb_data_static(const void *d)
+{
+	return ((uintptr_t)d & FDB_DATA_STATIC) != 0;
+}
+
+/*
+ * Book-keeping at a key's position, for ageing and walks. Nothing here
+ * decides where a frame goes: that is the key's data.
+ */
 struct fdb_slot {
 	struct rte_ether_addr mac;
-	_Atomic uint16_t port;
 	_Atomic uint8_t in_use;
-	uint8_t is_static;
 	_Atomic uint64_t seen;
 };
 
@@ -156,60 +196,91 @@ void
 vs_fdb_lookup_bulk(const struct rte_ether_addr **macs, uint16_t n,
 		   uint16_t *ports)
 {
-	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
+	void *data[RTE_HASH_LOOKUP_BULK_MAX];
+	uint64_t hits;
 	uint16_t i, done, chunk;
 
 	for (done = 0; done < n; done += chunk) {
 		chunk = RTE_MIN(n - done, RTE_HASH_LOOKUP_BULK_MAX);
-		if (rte_hash_lookup_bulk(fdb.h, (const void **)(macs + done),
-					 chunk, pos) != 0) {
-			for (i = 0; i < chunk; i++)
-				ports[done + i] = VS_PORT_INVALID;
-			continue;
-		}
+		if (rte_hash_lookup_bulk_data(fdb.h,
+					      (const void **)(macs + done),
+					      chunk, &hits, data) < 0)
+			hits = 0;
 		for (i = 0; i < chunk; i++)
-			ports[done + i] = pos[i] < 0
-				? VS_PORT_INVALID
-				: atomic_load_explicit(&fdb.slots[pos[i]].port,
-						       memory_order_acquire);
+			ports[done + i] = hits & (1ull << i)
+				? fdb_data_port(data[i])
+				: VS_PORT_INVALID;
 	}
+}
+
+/*
+ * Add @p mac with @p data (or replace its data), then note its position
+ * for ageing. The data is in the key's entry before the key is visible.
+ */
+static int
+fdb_add(const struct rte_ether_addr *mac, void *data, uint64_t now)
+{
+	struct fdb_slot *s;
+	int32_t pos;
+	int ret;
+
+	ret = rte_hash_add_key_data(fdb.h, mac, data);
+	if (ret < 0)
+		return ret;
+	/*
+	 * Only the control side deletes, so the key is there unless a
+	 * command removed it in between (then there is nothing to note).
+	 */
+	pos = rte_hash_lookup(fdb.h, mac);
+	if (pos < 0)
+		return 0;
+	s = &fdb.slots[pos];
+	s->mac = *mac;
+	atomic_store_explicit(&s->seen, now, memory_order_relaxed);
+	if (!atomic_exchange(&s->in_use, 1))
+		atomic_fetch_add(&fdb.used, 1);
+	return 0;
 }
 
 void
 vs_fdb_learn(const struct rte_ether_addr *mac, uint16_t port, uint64_t now)
 {
 	struct fdb_slot *s;
+	void *d;
 	int32_t pos;
 
-	pos = rte_hash_lookup(fdb.h, mac);
+	pos = rte_hash_lookup_data(fdb.h, mac, &d);
 	if (likely(pos >= 0)) {
-		s = &fdb.slots[pos];
-		if (unlikely(atomic_load_explicit(
-				     &s->port, memory_order_relaxed) != port) &&
-		    !s->is_static) {
-			/* A MAC that moved (e.g. live migration's RARP). */
-			atomic_store_explicit(&s->port, port,
-					      memory_order_release);
-			atomic_store_explicit(&s->seen, now,
-					      memory_order_relaxed);
+		if (unlikely(fdb_data_port(d) != port) && !fdb_data_static(d)) {
+			/*
+			 * A MAC that moved (e.g. live migration's RARP): one
+			 * release store of the key's data, under the hash's
+			 * writer lock (rte_hash looks for the key before it
+			 * takes a free position, so a full table is no bar).
+			 */
+			fdb_add(mac, fdb_data(port, false), now);
 			return;
 		}
+		s = &fdb.slots[pos];
 		if (now - atomic_load_explicit(&s->seen, memory_order_relaxed) >
 		    fdb.touch_tsc)
 			atomic_store_explicit(&s->seen, now,
 					      memory_order_relaxed);
 		return;
 	}
-	pos = rte_hash_add_key(fdb.h, mac);
-	if (pos < 0)
-		return; /* Full: the frame still floods; ageing makes room. */
-	s = &fdb.slots[pos];
-	s->mac = *mac;
-	s->is_static = 0;
-	atomic_store_explicit(&s->seen, now, memory_order_relaxed);
-	atomic_store_explicit(&s->port, port, memory_order_release);
-	if (!atomic_exchange(&s->in_use, 1))
-		atomic_fetch_add(&fdb.used, 1);
+	/* Full: the frame still floods; ageing makes room. */
+	fdb_add(mac, fdb_data(port, false), now);
+}
+
+/*
+ * The data of the key at @p pos, if the slot's MAC is still that key.
+ * Control side (the only one that deletes, so the key stays meanwhile).
+ */
+static bool
+slot_data(uint32_t pos, void **d)
+{
+	return rte_hash_lookup_data(fdb.h, &fdb.slots[pos].mac, d) ==
+		(int32_t)pos;
 }
 
 /* Remove slot @p pos; the hash frees the position after a grace period. */
@@ -220,8 +291,21 @@ slot_del(uint32_t pos)
 
 	if (atomic_exchange(&s->in_use, 0))
 		atomic_fetch_sub(&fdb.used, 1);
-	atomic_store_explicit(&s->port, VS_PORT_INVALID, memory_order_release);
 	rte_hash_del_key(fdb.h, &s->mac);
+}
+
+/*
+ * rte_hash writers (add with MULTI_WRITER_ADD, delete with the RCU defer
+ * queue) index per-lcore caches by rte_lcore_id(): a thread EAL does not
+ * know (LCORE_ID_ANY) would index past them.
+ */
+static inline bool
+writer_ok(void)
+{
+	if (likely(rte_lcore_id() != LCORE_ID_ANY))
+		return true;
+	FDB_LOG(ERR, "MAC table write from a thread without an lcore id\n");
+	return false;
 }
 
 unsigned int
@@ -230,21 +314,28 @@ vs_fdb_age(uint64_t now)
 	unsigned int n = 0;
 	uint32_t i;
 
-	if (fdb.aging_tsc == 0)
+	if (fdb.aging_tsc == 0 || !writer_ok())
 		return 0;
 	for (i = 0; i < fdb.nslots; i++) {
 		struct fdb_slot *s = &fdb.slots[i];
+		void *d;
 
-		if (!atomic_load_explicit(&s->in_use, memory_order_acquire) ||
-		    s->is_static)
+		if (!atomic_load_explicit(&s->in_use, memory_order_acquire))
 			continue;
 		if (now - atomic_load_explicit(&s->seen, memory_order_relaxed) <
 		    fdb.aging_tsc)
 			continue;
+		/*
+		 * A lookup only for entries past their time: statics stay,
+		 * and so does a slot whose key a command deleted while an
+		 * lcore learned it again (its next add takes it over).
+		 */
+		if (!slot_data(i, &d) || fdb_data_static(d))
+			continue;
 		FDB_LOG(DEBUG,
 			"aged out " RTE_ETHER_ADDR_PRT_FMT " on port %u\n",
 			RTE_ETHER_ADDR_BYTES(&s->mac),
-			(unsigned int)atomic_load(&s->port));
+			(unsigned int)fdb_data_port(d));
 		slot_del(i);
 		n++;
 	}
@@ -257,12 +348,16 @@ vs_fdb_flush(uint16_t port)
 	unsigned int n = 0;
 	uint32_t i;
 
+	if (!writer_ok())
+		return 0;
 	for (i = 0; i < fdb.nslots; i++) {
 		struct fdb_slot *s = &fdb.slots[i];
+		void *d;
 
 		if (!atomic_load_explicit(&s->in_use, memory_order_acquire))
 			continue;
-		if (port != VS_PORT_INVALID && atomic_load(&s->port) != port)
+		if (port != VS_PORT_INVALID &&
+		    (!slot_data(i, &d) || fdb_data_port(d) != port))
 			continue;
 		slot_del(i);
 		n++;
@@ -273,30 +368,26 @@ vs_fdb_flush(uint16_t port)
 int
 vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t port)
 {
-	struct fdb_slot *s;
-	int32_t pos;
+	int ret;
 
 	if (rte_is_multicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
 		return -EINVAL;
-	pos = rte_hash_add_key(fdb.h, mac);
-	if (pos < 0)
-		return pos == -ENOSPC ? -ENOSPC : -EINVAL;
-	s = &fdb.slots[pos];
-	s->mac = *mac;
-	s->is_static = 1;
-	atomic_store_explicit(&s->seen, rte_get_tsc_cycles(),
-			      memory_order_relaxed);
-	atomic_store_explicit(&s->port, port, memory_order_release);
-	if (!atomic_exchange(&s->in_use, 1))
-		atomic_fetch_add(&fdb.used, 1);
+	if (!writer_ok())
+		return -EPERM;
+	ret = fdb_add(mac, fdb_data(port, true), rte_get_tsc_cycles());
+	if (ret < 0)
+		return ret == -ENOSPC ? -ENOSPC : -EINVAL;
 	return 0;
 }
 
 int
 vs_fdb_del(const struct rte_ether_addr *mac)
 {
-	int32_t pos = rte_hash_lookup(fdb.h, mac);
+	int32_t pos;
 
+	if (!writer_ok())
+		return -EPERM;
+	pos = rte_hash_lookup(fdb.h, mac);
 	if (pos < 0)
 		return -ENOENT;
 	slot_del(pos);
@@ -314,16 +405,18 @@ vs_fdb_walk(uint16_t port,
 
 	for (i = 0; i < fdb.nslots; i++) {
 		struct fdb_slot *s = &fdb.slots[i];
+		void *d;
 
-		if (!atomic_load_explicit(&s->in_use, memory_order_acquire))
+		if (!atomic_load_explicit(&s->in_use, memory_order_acquire) ||
+		    !slot_data(i, &d))
 			continue;
 		e.mac = s->mac;
-		e.port_id = atomic_load(&s->port);
+		e.port_id = fdb_data_port(d);
 		if (e.port_id == VS_PORT_INVALID)
 			continue;
 		if (port != VS_PORT_INVALID && e.port_id != port)
 			continue;
-		e.is_static = s->is_static;
+		e.is_static = fdb_data_static(d);
 		e.age_s = (now - atomic_load(&s->seen)) / hz;
 		cb(&e, arg);
 		n++;

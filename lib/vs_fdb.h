@@ -8,6 +8,16 @@
  * control thread. Forwarding lcores look up and learn without locks
  * (rte_hash lock-free readers, multi-writer add); deleted slots are reused
  * only after every lcore has passed a quiescent state (RCU QSBR).
+ *
+ * The port is the key's data in the hash, written before the key is
+ * published: a lookup on one lcore never sees a MAC another lcore is adding
+ * with a port that was not written for it.
+ *
+ * Writers (learning, fdb/add, fdb/del, flush, ageing) must run on a thread
+ * with an lcore id (an EAL lcore or rte_thread_register()): rte_hash keeps
+ * per-lcore caches of free positions. The control side (everything but
+ * vs_fdb_lookup_bulk and vs_fdb_learn) runs one call at a time: it is the
+ * only one that deletes.
  */
 
 #include <stdbool.h>
@@ -61,11 +71,11 @@ uint32_t vs_fdb_get_aging(void);
 
 /**
  * Add a static entry (never aged, never moved by learning).
- * @return 0, -ENOSPC, -EINVAL.
+ * @return 0, -ENOSPC, -EINVAL, -EPERM (a thread without an lcore id).
  */
 int vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t port);
 
-/** @return 0, or -ENOENT. */
+/** @return 0, -ENOENT, or -EPERM (a thread without an lcore id). */
 int vs_fdb_del(const struct rte_ether_addr *mac);
 
 /**

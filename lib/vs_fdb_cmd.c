@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* MAC table commands: fdb/show, fdb/add, fdb/del, fdb/flush, fdb/aging. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,6 +57,15 @@ parse_mac(const char *s, struct rte_ether_addr *mac, char *err, size_t errlen)
 	return 0;
 }
 
+/* A front end on a thread EAL does not know: none does, by design. */
+static int
+no_lcore_id(char *err, size_t errlen)
+{
+	return vs_cmd_err(
+		err, errlen, VS_RPC_INTERNAL_ERROR,
+		"this front end's thread has no lcore id, and the MAC table is written only from threads that have one");
+}
+
 static int
 cmd_fdb_show(int argc, const char *const *argv, json_t **res, char *err,
 	     size_t errlen)
@@ -84,6 +94,8 @@ cmd_fdb_add(int argc, const char *const *argv, json_t **res, char *err,
 	if (ret != 0)
 		return ret;
 	ret = vs_fdb_add_static(&mac, port);
+	if (ret == -EPERM)
+		return no_lcore_id(err, errlen);
 	if (ret == -EINVAL)
 		return vs_cmd_err(
 			err, errlen, VS_RPC_INVALID_PARAMS,
@@ -106,7 +118,10 @@ cmd_fdb_del(int argc, const char *const *argv, json_t **res, char *err,
 
 	if (ret != 0)
 		return ret;
-	if (vs_fdb_del(&mac) != 0)
+	ret = vs_fdb_del(&mac);
+	if (ret == -EPERM)
+		return no_lcore_id(err, errlen);
+	if (ret != 0)
 		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
 				  "%s is not in the MAC table", argv[0]);
 	*res = json_pack("{s:s}", "deleted", argv[0]);
