@@ -8,11 +8,16 @@
  * in 23.03), hence this small writer.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
@@ -32,6 +37,8 @@
  */
 #define CAP_RING 4096
 #define CAP_MBUFS (CAP_RING + 1024)
+/* Frames the writer takes from the ring at once. */
+#define CAP_BATCH 64
 
 struct cap_meta {
 	uint64_t tsc;
@@ -54,6 +61,14 @@ struct vs_capture {
 
 static struct vs_capture *active[VS_MAX_PORTS];
 static unsigned int cap_seq;
+/*
+ * The writer (control thread) against capture/stop, which a command runs
+ * from any front end (the prompt runs on the main lcore): active[], each
+ * capture's ring (single consumer), file and counters. Commands hold the
+ * command lock around it; the writer holds it alone, so commands other
+ * than the capture's own are never held up by its file writes.
+ */
+static pthread_mutex_t cap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int
 put_block(FILE *f, uint32_t type, const void *body, uint32_t len)
@@ -154,13 +169,24 @@ vs_capture_burst(struct vs_capture *c, struct rte_mbuf **pkts, uint16_t n,
 	if (left == 0)
 		return;
 	n = RTE_MIN(n, VS_CAPTURE_MAX_BURST);
-	if (left != UINT64_MAX) {
-		/* Take our share of the budget: exact under several lcores. */
-		left = atomic_fetch_sub(&c->budget, n);
-		if (left < n) {
-			atomic_fetch_add(&c->budget, n - left);
-			n = left;
+	/*
+	 * Take our share of the budget in one compare-and-swap: exact under
+	 * several lcores, and the budget never passes through a value that is
+	 * not what is left (a subtract that overshoots and is given back
+	 * would show another lcore a wrapped, huge budget, or UINT64_MAX,
+	 * "no limit", meanwhile).
+	 */
+	while (left != UINT64_MAX) {
+		uint64_t take = RTE_MIN(left, (uint64_t)n);
+
+		if (atomic_compare_exchange_weak_explicit(
+			    &c->budget, &left, left - take,
+			    memory_order_relaxed, memory_order_relaxed)) {
+			n = take;
+			break;
 		}
+		if (left == 0)
+			return;
 	}
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m =
@@ -181,43 +207,115 @@ vs_capture_burst(struct vs_capture *c, struct rte_mbuf **pkts, uint16_t n,
 		atomic_fetch_add(&c->dropped, n - i);
 }
 
+/* Write one batch of what the lcores queued. cap_lock held. @return n. */
+static unsigned int
+drain_batch(struct vs_capture *c)
+{
+	struct rte_mbuf *m[CAP_BATCH];
+	unsigned int n, i;
+
+	n = rte_ring_dequeue_burst(c->ring, (void **)m, RTE_DIM(m), NULL);
+	for (i = 0; i < n; i++)
+		if (write_packet(c, m[i]) == 0)
+			c->written++;
+	rte_pktmbuf_free_bulk(m, n);
+	return n;
+}
+
+/* Write everything queued (no lcore queues any more). cap_lock held. */
 static void
 drain(struct vs_capture *c)
 {
-	struct rte_mbuf *m[64];
-	unsigned int n, i;
-
-	while ((n = rte_ring_dequeue_burst(c->ring, (void **)m, RTE_DIM(m),
-					   NULL)) > 0) {
-		for (i = 0; i < n; i++)
-			if (write_packet(c, m[i]) == 0)
-				c->written++;
-		rte_pktmbuf_free_bulk(m, n);
-	}
+	while (drain_batch(c) > 0)
+		;
 	fflush(c->f);
 }
 
 int
 vs_capture_poll(void)
 {
-	unsigned int i;
+	unsigned int i, n, done;
 	int any = 0;
 
-	for (i = 0; i < VS_MAX_PORTS; i++)
-		if (active[i] != NULL) {
-			drain(active[i]);
-			any = 1;
+	for (i = 0; i < VS_MAX_PORTS; i++) {
+		/*
+		 * One batch per hold of the lock, so a capture/stop waits
+		 * for one batch at most; and one ring's worth per call, so
+		 * under a stream faster than the file the writer does not
+		 * loop for ever (the ring fills, the lcores count drops).
+		 */
+		for (done = 0; done < CAP_RING; done += n) {
+			struct vs_capture *c;
+
+			pthread_mutex_lock(&cap_lock);
+			c = active[i];
+			n = c != NULL ? drain_batch(c) : 0;
+			if (c != NULL &&
+			    (n < CAP_BATCH || done + n >= CAP_RING))
+				fflush(c->f);
+			pthread_mutex_unlock(&cap_lock);
+			any |= c != NULL;
+			if (n < CAP_BATCH)
+				break;
 		}
+	}
 	return any;
 }
 
+/*
+ * Open the capture file for writing without following a symbolic link and
+ * without opening anything but a regular file: a new file (O_EXCL), or,
+ * with @p overwrite, an existing regular file, truncated. A FIFO, a device
+ * or a socket is refused before it is opened (opening one can block or
+ * act on the device); O_NONBLOCK covers a FIFO put there in between, and
+ * fstat() checks what was opened. The directory part of the path is the
+ * caller's: it may hold links.
+ * @return the fd, or -errno (-EEXIST, -ELOOP: a link, -EINVAL: not a
+ * regular file).
+ */
+static int
+open_capture_file(const char *file, bool overwrite)
+{
+	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+		O_NONBLOCK;
+	struct stat st;
+	int fd;
+
+	if (lstat(file, &st) == 0) {
+		if (S_ISLNK(st.st_mode))
+			return -ELOOP;
+		if (!S_ISREG(st.st_mode))
+			return -EINVAL;
+		if (!overwrite)
+			return -EEXIST;
+	}
+	if (!overwrite)
+		flags |= O_EXCL;
+	fd = open(file, flags, 0640);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	/* Back to blocking writes; O_NONBLOCK was for the open only. */
+	if (fcntl(fd, F_SETFL, 0) != 0 || ftruncate(fd, 0) != 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 int
-vs_capture_start(struct vs_port *p, const char *file, uint64_t count)
+vs_capture_start(struct vs_port *p, const char *file, uint64_t count,
+		 bool overwrite)
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
 	struct timespec ts;
 	struct vs_capture *c;
-	int ret = -ENOMEM;
+	int ret = -ENOMEM, fd = -1;
 
 	if (active[p->id] != NULL || p->capture != NULL)
 		return -EBUSY;
@@ -231,11 +329,17 @@ vs_capture_start(struct vs_port *p, const char *file, uint64_t count)
 		RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
 	if (c->ring == NULL || c->mp == NULL)
 		goto fail;
-	c->f = fopen(file, "wb");
+	fd = open_capture_file(file, overwrite);
+	if (fd < 0) {
+		ret = fd;
+		goto fail;
+	}
+	c->f = fdopen(fd, "wb");
 	if (c->f == NULL) {
 		ret = -errno;
 		goto fail;
 	}
+	fd = -1; /* the FILE has it */
 	strlcpy(c->file, file, sizeof(c->file));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c->hz = rte_get_tsc_hz();
@@ -247,12 +351,16 @@ vs_capture_start(struct vs_port *p, const char *file, uint64_t count)
 		goto fail;
 	}
 	fflush(c->f);
+	pthread_mutex_lock(&cap_lock);
 	active[p->id] = c;
+	pthread_mutex_unlock(&cap_lock);
 	atomic_store_explicit(&p->capture, c, memory_order_release);
 	return 0;
 fail:
 	if (c->f != NULL)
 		fclose(c->f);
+	if (fd >= 0)
+		close(fd);
 	rte_ring_free(c->ring);
 	rte_mempool_free(c->mp);
 	free(c);
@@ -262,16 +370,22 @@ fail:
 int64_t
 vs_capture_stop(struct vs_port *p)
 {
+	/* Only start and stop (commands, one at a time) change active[]. */
 	struct vs_capture *c = active[p->id];
 	int64_t n;
 
 	if (c == NULL)
 		return -ENOENT;
-	/* Unpublish, let every lcore finish its burst, then drain and free. */
+	/*
+	 * Unpublish, let every lcore finish its burst, take it from the
+	 * writer, then drain and free.
+	 */
 	atomic_store_explicit(&p->capture, NULL, memory_order_release);
 	vs_fwd_synchronize();
+	pthread_mutex_lock(&cap_lock);
 	active[p->id] = NULL;
 	drain(c);
+	pthread_mutex_unlock(&cap_lock);
 	fclose(c->f);
 	n = c->written;
 	rte_ring_free(c->ring);
@@ -287,7 +401,9 @@ vs_capture_info(const struct vs_port *p, uint64_t *written, const char **file)
 
 	if (c == NULL)
 		return -ENOENT;
+	pthread_mutex_lock(&cap_lock);
 	*written = c->written;
+	pthread_mutex_unlock(&cap_lock);
 	*file = c->file;
 	return 0;
 }
@@ -298,28 +414,51 @@ cmd_capture_start(int argc, const char *const *argv, json_t **res, char *err,
 {
 	unsigned long count = 0;
 	struct vs_port *p = vs_port_lookup(argv[0]);
-	int ret;
+	bool overwrite = false;
+	int ret, i;
 
 	if (p == NULL)
 		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
 				  "no port '%s' (see port/list)", argv[0]);
-	if (argc > 2 && vs_cmd_parse_uint(argv[2], UINT32_MAX, &count) != 0)
-		return vs_cmd_err(
-			err, errlen, VS_RPC_INVALID_PARAMS,
-			"COUNT '%s' must be a number of frames (0 = no limit)",
-			argv[2]);
-	ret = vs_capture_start(p, argv[1], count);
+	/* [COUNT] [overwrite], in that order. */
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "overwrite") == 0 && i == argc - 1)
+			overwrite = true;
+		else if (i > 2 ||
+			 vs_cmd_parse_uint(argv[i], UINT32_MAX, &count) != 0)
+			return vs_cmd_err(
+				err, errlen, VS_RPC_INVALID_PARAMS,
+				"'%s': COUNT is a number of frames (0 = no limit), then optionally the word overwrite",
+				argv[i]);
+	}
+	ret = vs_capture_start(p, argv[1], count, overwrite);
 	if (ret == -EBUSY)
 		return vs_cmd_err(
 			err, errlen, VS_RPC_FAILED,
 			"port '%s' is already being captured (capture/stop first)",
 			p->name);
+	if (ret == -EEXIST)
+		return vs_cmd_err(
+			err, errlen, VS_RPC_FAILED,
+			"cannot capture to %s: it exists (add the word overwrite to replace a regular file)",
+			argv[1]);
+	if (ret == -ELOOP)
+		return vs_cmd_err(
+			err, errlen, VS_RPC_FAILED,
+			"cannot capture to %s: it is a symbolic link, which a capture never follows",
+			argv[1]);
+	if (ret == -EINVAL)
+		return vs_cmd_err(
+			err, errlen, VS_RPC_FAILED,
+			"cannot capture to %s: not a regular file (a capture never writes to a FIFO, device, socket or directory)",
+			argv[1]);
 	if (ret < 0)
 		return vs_cmd_err(err, errlen, VS_RPC_FAILED,
 				  "cannot capture to %s: %s", argv[1],
 				  strerror(-ret));
-	*res = json_pack("{s:s, s:s, s:I}", "port", p->name, "file", argv[1],
-			 "count", (json_int_t)count);
+	*res = json_pack("{s:s, s:s, s:I, s:b}", "port", p->name, "file",
+			 argv[1], "count", (json_int_t)count, "overwrite",
+			 overwrite);
 	return 0;
 }
 
@@ -347,9 +486,9 @@ cmd_capture_stop(int argc, const char *const *argv, json_t **res, char *err,
 }
 
 static const struct vs_cmd capture_cmds[] = {
-	{ "capture/start", "PORT FILE [COUNT]",
-	  "pcapng capture of a port's rx and tx (direction in each packet's flags)",
-	  2, 3, NULL, cmd_capture_start },
+	{ "capture/start", "PORT FILE [COUNT] [overwrite]",
+	  "pcapng capture of a port's rx and tx into a new file (overwrite: or replace a regular file)",
+	  2, 4, NULL, cmd_capture_start },
 	{ "capture/stop", "PORT", "stop a capture and close its file", 1, 1,
 	  NULL, cmd_capture_stop },
 };

@@ -11,6 +11,7 @@
  * RX, outbound = switch TX).
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_mbuf.h>
@@ -27,11 +28,16 @@ enum vs_capture_dir {
 };
 
 /**
- * Start capturing @p port into @p file (created or truncated), for at most
- * @p count frames (0 = until capture/stop).
- * @return 0, -EBUSY (already capturing), -errno opening the file, -ENOMEM.
+ * Start capturing @p port into @p file, for at most @p count frames (0 =
+ * until capture/stop). The file is created (mode 0640); an existing one is
+ * refused unless @p overwrite, and then only a regular file, truncated.
+ * A symbolic link as the last component is never followed.
+ * @return 0, -EBUSY (already capturing), -EEXIST (exists, no overwrite),
+ * -ELOOP (a symbolic link), -EINVAL (not a regular file), another -errno
+ * opening the file, -ENOMEM.
  */
-int vs_capture_start(struct vs_port *port, const char *file, uint64_t count);
+int vs_capture_start(struct vs_port *port, const char *file, uint64_t count,
+		     bool overwrite);
 
 /**
  * Stop, write what is left, close the file.
