@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
 
@@ -46,6 +48,9 @@ static struct {
 	int stopfd[2];
 	pthread_t thread;
 	bool running;
+	/* The thread's rte_thread_register() result, for vs_ctl_start(). */
+	sem_t started;
+	int reg_errno;
 	char path[108];
 	struct client cl[VS_CTL_MAX_CLIENTS];
 } ctl = { .lfd = -1, .epfd = -1, .stopfd = { -1, -1 } };
@@ -233,11 +238,14 @@ ctl_thread(void *arg)
 
 	/*
 	 * An lcore id of our own: rte_hash's per-lcore free-slot caches
-	 * (MAC table writes from fdb/add and ageing) index by it.
+	 * (MAC table writes from fdb/add, fdb/del, flushes and ageing) index
+	 * by it, and LCORE_ID_ANY would index past them. Without one this
+	 * thread must not run: vs_ctl_start() fails.
 	 */
-	if (rte_thread_register() != 0)
-		CTL_LOG(WARNING,
-			"cannot register the control thread with EAL\n");
+	ctl.reg_errno = rte_thread_register() == 0 ? 0 : rte_errno;
+	sem_post(&ctl.started);
+	if (ctl.reg_errno != 0)
+		return NULL;
 	for (;;) {
 		uint64_t now;
 
@@ -260,10 +268,18 @@ ctl_thread(void *arg)
 					client_read(c);
 			}
 		}
+		/* The capture writer has a lock of its own (vs_capture.c). */
 		capturing = vs_capture_poll();
 		now = rte_get_tsc_cycles();
 		if (now >= next_age) {
+			/*
+			 * Ageing runs as a command does: the prompt (main
+			 * lcore) can flush or edit the table meanwhile, and
+			 * the MAC table's control side runs one call at a time.
+			 */
+			vs_cmd_lock();
 			vs_fdb_age(now);
+			vs_cmd_unlock();
 			next_age = now + hz;
 		}
 		if (time(NULL) >= next_idle) {
@@ -287,6 +303,7 @@ vs_ctl_start(const char *path)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN };
 	unsigned int i;
+	mode_t um;
 	int ret;
 
 	for (i = 0; i < VS_CTL_MAX_CLIENTS; i++)
@@ -302,8 +319,18 @@ vs_ctl_start(const char *path)
 		return -errno;
 	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
 	strlcpy(ctl.path, path, sizeof(ctl.path));
-	if (bind(ctl.lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    chmod(path, 0660) != 0 || listen(ctl.lfd, 64) != 0) {
+	/*
+	 * bind() creates the socket file with mode 0777 & ~umask: with the
+	 * umask at 0117 it is born 0660 (SPEC: mode 0660), never wider, not
+	 * even for an instant as a chmod() after bind() would leave it. The
+	 * umask is per process: no other thread of ours creates files while
+	 * the switch starts (the forwarding lcores never do, the vhost
+	 * sockets already exist, no command runs before this socket).
+	 */
+	um = umask(0117);
+	ret = bind(ctl.lfd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(um);
+	if (ret != 0 || listen(ctl.lfd, 64) != 0) {
 		ret = -errno;
 		goto fail;
 	}
@@ -316,10 +343,26 @@ vs_ctl_start(const char *path)
 	epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, ctl.lfd, &ev);
 	ev.data.ptr = ctl.stopfd;
 	epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, ctl.stopfd[0], &ev);
+	if (sem_init(&ctl.started, 0, 0) != 0) {
+		ret = -errno;
+		goto fail;
+	}
 	ret = rte_ctrl_thread_create(&ctl.thread, "vs-ctl", NULL, ctl_thread,
 				     NULL);
 	if (ret != 0) {
+		sem_destroy(&ctl.started);
 		ret = -ret;
+		goto fail;
+	}
+	while (sem_wait(&ctl.started) != 0 && errno == EINTR)
+		;
+	sem_destroy(&ctl.started);
+	if (ctl.reg_errno != 0) {
+		pthread_join(ctl.thread, NULL);
+		ret = -ctl.reg_errno;
+		CTL_LOG(ERR,
+			"cannot register the control thread with EAL: %s. It needs an lcore id of its own (the MAC table's per-lcore caches); EAL has RTE_MAX_LCORE=%d, one for each lcore of -l/--lcores and each registered thread\n",
+			rte_strerror(ctl.reg_errno), RTE_MAX_LCORE);
 		goto fail;
 	}
 	ctl.running = true;

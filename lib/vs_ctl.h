@@ -5,9 +5,13 @@
 /**
  * @file
  * The control socket: JSON-RPC 2.0, one request per line, over a unix
- * stream socket (mode 0660), served by one control thread that never
- * touches the datapath's hot state except through the vs_* functions.
- * The same thread runs the periodic housekeeping (MAC ageing).
+ * stream socket (mode 0660 from its creation), served by one control
+ * thread that never touches the datapath's hot state except through the
+ * vs_* functions. The same thread runs the periodic housekeeping: MAC
+ * ageing once a second, under the command lock (vs_cmd_lock()), and the
+ * capture writer, under the capture lock. It is a DPDK control thread
+ * registered with EAL, so it has an lcore id (rte_hash's per-lcore caches
+ * need one).
  */
 
 /** Longest request line accepted; longer ones get an error and a close. */
@@ -29,6 +33,8 @@ void vs_ctl_default_path(char *buf, size_t len);
  * Create the socket at @p path and start the control thread.
  * A live socket there (another switch) is refused with -EADDRINUSE; a
  * stale one is removed; a non-socket is never removed (-EEXIST).
+ * A control thread that EAL cannot register (no lcore id left: -ENOMEM)
+ * is not run: the error is logged and returned.
  * @return 0 or -errno.
  */
 int vs_ctl_start(const char *path);
