@@ -3,7 +3,8 @@
 
 The guest is the minimal one scripts/guest-image builds from Debian's
 packages (the uncompressed kernel of linux-image-amd64, an initramfs with
-busybox-static and the virtio-net modules). QEMU runs under TCG, with:
+busybox-static, the virtio-net modules, iperf3 and ethtool). QEMU runs under
+TCG, with:
 
 - guest memory in a shared memfd (vhost-user needs to map it);
 - one virtio-net-pci NIC on a vhost-user netdev, `vectors=0`: Debian 12's
@@ -308,6 +309,79 @@ class VM:
                 self.name, cmd, st, out))
         return out
 
+    def ethtool_k(self, dev="eth0"):
+        """`ethtool -k DEV` in the guest as {feature: "on" | "off"}; the
+        "[fixed]" / "[requested on]" notes are dropped."""
+        return parse_ethtool_k(self.check("ethtool -k %s" % dev))
+
+    def ethtool_S(self, dev="eth0"):
+        """`ethtool -S DEV` in the guest as {statistic: int} (virtio_net:
+        rx_queue_0_packets, rx_queue_0_bytes, tx_queue_0_packets, ...)."""
+        out = self.check("ethtool -S %s" % dev)
+        return {m.group(1): int(m.group(2)) for m in re.finditer(
+            r"^\s*([\w.-]+): (\d+)$", out, re.M)}
+
+    def listening(self, port):
+        """Whether a TCP socket listens on @port in the guest."""
+        out = self.check("netstat -ltn")
+        return re.search(r"^tcp6?\s.*:%d\s.*LISTEN" % port, out,
+                         re.M) is not None
+
+    def wait_listen(self, port, timeout=T_CMD):
+        """Wait until a TCP socket listens on @port in the guest (a
+        server just started in the background)."""
+        wait_for(lambda: self.listening(port), timeout, interval=0.1,
+                 what="TCP port %d listening in guest %s" % (port,
+                                                             self.name))
+
+    def snmp(self):
+        """The guest kernel's protocol counters: /proc/net/snmp and
+        /proc/net/netstat (what `netstat -s` prints; busybox's netstat has
+        no -s) as {"Tcp": {"RetransSegs": N, "InCsumErrors": N, ...},
+        "TcpExt": {...}, "Ip": ..., "IpExt": ..., "Udp": ...}."""
+        return parse_snmp(self.check("cat /proc/net/snmp /proc/net/netstat"))
+
+    def iperf3(self, server, nbytes="64M", port=5201, timeout=600):
+        """iperf3 from this guest (the client, which sends) to @server
+        (another VM, whose IP address is its vs.ip): `iperf3 -s -1` there,
+        `iperf3 -c -n NBYTES -J` here. Returns the client's JSON report
+        (the "end" section has sum_sent and sum_received), plus
+        "host_seconds": how long the client ran as the host saw it
+        (connection and exchange of results included; the JSON goes to a
+        file in the guest while it runs, not through the slow serial
+        port).
+
+        The client ends the test once it has written NBYTES to its socket,
+        and the server stops counting then: sum_received falls short of
+        sum_sent by what was still in flight (a few MB under TCG). The same
+        goes for `iperf3 -F FILE` on the server, whose file comes out
+        truncated: not a way to move a file whole."""
+        ip = server.ip.split("/")[0]
+        server.check("iperf3 -s -1 -D -p %d --logfile /tmp/iperf3-%d.log"
+                     % (port, port))
+        server.wait_listen(port)
+        js = "/tmp/iperf3-c-%d.json" % port
+        t0 = time.monotonic()
+        st, out = self.run("iperf3 -c %s -p %d -n %s -J >%s" % (
+            ip, port, nbytes, js), timeout)
+        host = time.monotonic() - t0
+        out += self.run("cat %s; rm -f %s" % (js, js))[1]
+        # -J prints one JSON object; an error is in it ("error"), and the
+        # exit status is not 0.
+        try:
+            rep = json.loads(out[out.index("{"):out.rindex("}") + 1])
+        except ValueError:
+            raise CommandError("guest %s: iperf3 to %s exited %d, no JSON:"
+                               "\n%s" % (self.name, ip, st, out))
+        if st != 0 or "error" in rep:
+            raise CommandError("guest %s: iperf3 to %s exited %d: %s\n"
+                               "server log:\n%s" % (
+                                   self.name, ip, st, rep.get("error"),
+                                   server.run("cat /tmp/iperf3-%d.log" %
+                                              port)[1]))
+        rep["host_seconds"] = host
+        return rep
+
     @property
     def qmp(self):
         if self._qmp is None:
@@ -332,6 +406,32 @@ class VM:
             self.proc._logf.close()
             return self.proc.p.returncode
         return None
+
+
+def parse_ethtool_k(text):
+    """`ethtool -k` output as {feature: "on" | "off"} (both the top-level
+    features, e.g. "tx-checksumming", and the indented ones)."""
+    return {m.group(1): m.group(2) for m in re.finditer(
+        r"^\s*([a-z0-9][a-z0-9_-]*): (on|off)\b", text, re.M)}
+
+
+def parse_snmp(text):
+    """/proc/net/snmp or /proc/net/netstat text (pairs of lines "Tcp: NAMES"
+    and "Tcp: VALUES") as {"Tcp": {name: int}, ...}."""
+    out = {}
+    header = {}
+    for line in text.splitlines():
+        proto, sep, rest = line.partition(":")
+        if not sep:
+            continue
+        fields = rest.split()
+        if proto not in header:
+            header[proto] = fields
+            continue
+        names = header.pop(proto)
+        out[proto] = {n: int(v) for n, v in zip(names, fields)
+                      if re.fullmatch(r"-?\d+", v)}
+    return out
 
 
 def migration_end(qmp, timeout=T_BOOT):
