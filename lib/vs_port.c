@@ -377,11 +377,13 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 		}
 		/*
 		 * Out of retries. A vhost enqueue stops at the first frame the
-		 * guest's buffers cannot hold (no mergeable buffers): if the
-		 * frames behind it go in, that one was too big, not the ring
-		 * full; drop it alone and carry on with fresh retries.
+		 * guest's buffers cannot hold. Without mergeable buffers every
+		 * buffer has one size: if the frames behind it go in, that one
+		 * was too big, not the ring full; drop it alone and carry on
+		 * with fresh retries. With mergeable buffers a big frame only
+		 * needs more of them: the ring is full (tx_full).
 		 */
-		if (!p->ops->tx_copies || n - done < 2)
+		if (!p->tx_fixed_bufs || n - done < 2)
 			break;
 		k = port_tx_once(p, q, pkts + done + 1, n - done - 1);
 		if (k == 0)

@@ -135,6 +135,12 @@ struct vs_port {
 	 */
 	bool rx_ol;
 	_Atomic uint32_t tx_ol;
+	/*
+	 * The destination's receive buffers have one fixed size (a guest
+	 * without VIRTIO_NET_F_MRG_RXBUF): a frame larger than they are can
+	 * never go in (too_big). Set at new_device.
+	 */
+	bool tx_fixed_bufs;
 	uint16_t mtu;
 	uint32_t max_frame;
 	union {

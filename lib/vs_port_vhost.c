@@ -316,6 +316,7 @@ new_device(int vid)
 	if (rte_vhost_get_negotiated_features(vid, &features) == 0)
 		p->vhost.packed = !!(features & (1ULL << VIRTIO_F_RING_PACKED));
 	atomic_store(&p->tx_ol, features_to_ol(features));
+	p->tx_fixed_bufs = !(features & (1ULL << VIRTIO_NET_F_MRG_RXBUF));
 	set_mtu(p, vid);
 	p->vhost.pool = vs_mbuf_pool(numa);
 	if (numa >= 0)
