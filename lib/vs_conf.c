@@ -86,36 +86,56 @@ valid_name(const char *s)
 	return 1;
 }
 
+const char vs_conf_port_keys_help[] = "offloads=on|off, mtu=N";
+
 /*
- * The keys --vhost, port/add and a [vhost.NAME] section share:
- * offloads=on|off, mtu=N. Returns 0, -ENOENT for another key, or -EINVAL
- * with @p err filled.
+ * The keys every port takes (struct vs_port_keys). Returns 0, -ENOENT for
+ * another key, or -EINVAL with @p err filled.
  */
 static int
-vhost_key(struct vs_vhost_conf *vc, const char *key, const char *val,
-	  const char *where, char *err, size_t errlen)
+port_key(struct vs_port_keys *k, const char *key, const char *val,
+	 const char *where, char *err, size_t errlen)
 {
 	uint32_t v;
 
 	if (strcmp(key, "offloads") == 0) {
 		if (strcmp(val, "on") == 0)
-			vc->no_offloads = false;
+			k->no_offloads = false;
 		else if (strcmp(val, "off") == 0)
-			vc->no_offloads = true;
+			k->no_offloads = true;
 		else
 			return fail(err, errlen,
 				    "%sinvalid offloads '%s' (on or off)",
 				    where, val);
+		k->given |= VS_KEY_OFFLOADS;
 		return 0;
 	}
 	if (strcmp(key, "mtu") == 0) {
 		if (parse_u32(val, VS_MTU_MIN, VS_MTU_MAX, &v) < 0)
 			return fail(err, errlen, "%sinvalid mtu '%s' (%d..%d)",
 				    where, val, VS_MTU_MIN, VS_MTU_MAX);
-		vc->mtu = v;
+		k->mtu = v;
+		k->given |= VS_KEY_MTU;
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int
+vs_conf_port_key(struct vs_port_keys *keys, const char *kv, const char *where,
+		 char *err, size_t errlen)
+{
+	char buf[256];
+	char *eq;
+
+	if (strlen(kv) >= sizeof(buf))
+		return fail(err, errlen, "%s'%.32s...': too long", where, kv);
+	strcpy(buf, kv);
+	eq = strchr(buf, '=');
+	if (eq == NULL || eq == buf)
+		return -ENOENT;
+	*eq = '\0';
+	return port_key(keys, buf, eq + 1, where, err, errlen);
 }
 
 int
@@ -167,23 +187,17 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 					spec, tok + 5, VS_NAME_LEN - 1);
 			strcpy(vc->name, tok + 5);
 		} else {
-			char *eq = strchr(tok, '=');
-			int ret = -ENOENT;
+			int ret;
 
-			if (eq != NULL) {
-				*eq = '\0';
-				snprintf(where, sizeof(where),
-					 "--vhost '%s': ", spec);
-				ret = vhost_key(vc, tok, eq + 1, where, err,
-						errlen);
-				*eq = '=';
-			}
+			snprintf(where, sizeof(where), "--vhost '%s': ", spec);
+			ret = vs_conf_port_key(&vc->keys, tok, where, err,
+					       errlen);
 			if (ret != -ENOENT)
 				return ret;
 			return fail(
 				err, errlen,
-				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME, offloads=on|off, mtu=N)",
-				spec, tok);
+				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME, %s)",
+				spec, tok, vs_conf_port_keys_help);
 		}
 	}
 	return 0;
@@ -210,6 +224,75 @@ add_vhost(struct vs_conf *conf, const struct vs_vhost_conf *vc, char *err,
 				    vc->path, vc->name);
 	}
 	conf->vhost[conf->nb_vhost++] = *vc;
+	return 0;
+}
+
+int
+vs_conf_parse_port(struct vs_port_conf *pc, const char *spec, char *err,
+		   size_t errlen)
+{
+	char where[160];
+	char buf[1024];
+	char *tok, *save = NULL;
+	int ret;
+
+	memset(pc, 0, sizeof(*pc));
+	if (spec == NULL || *spec == '\0' || *spec == ',')
+		return fail(err, errlen,
+			    "--port '%s': a port name or id is needed",
+			    spec ? spec : "");
+	if (strlen(spec) >= sizeof(buf))
+		return fail(err, errlen, "--port: spec longer than %zu bytes",
+			    sizeof(buf) - 1);
+	strcpy(buf, spec);
+	tok = strtok_r(buf, ",", &save);
+	if (strlen(tok) >= sizeof(pc->port) || strchr(tok, '=') != NULL)
+		return fail(err, errlen,
+			    "--port '%s': '%s' is not a port name or id", spec,
+			    tok);
+	strcpy(pc->port, tok);
+	snprintf(where, sizeof(where), "--port '%.120s': ", spec);
+	while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
+		ret = vs_conf_port_key(&pc->keys, tok, where, err, errlen);
+		if (ret == -ENOENT)
+			return fail(err, errlen, "%sunknown key '%s' (%s)",
+				    where, tok, vs_conf_port_keys_help);
+		if (ret < 0)
+			return ret;
+	}
+	if (pc->keys.given == 0)
+		return fail(err, errlen, "%sno key given (%s)", where,
+			    vs_conf_port_keys_help);
+	return 0;
+}
+
+/* Keys given in @p from override those of @p to. */
+static void
+merge_keys(struct vs_port_keys *to, const struct vs_port_keys *from)
+{
+	if (from->given & VS_KEY_OFFLOADS)
+		to->no_offloads = from->no_offloads;
+	if (from->given & VS_KEY_MTU)
+		to->mtu = from->mtu;
+	to->given |= from->given;
+}
+
+/* A second --port for the same port adds to the first. */
+static int
+add_port(struct vs_conf *conf, const struct vs_port_conf *pc, char *err,
+	 size_t errlen)
+{
+	uint16_t i;
+
+	for (i = 0; i < conf->nb_port; i++)
+		if (strcmp(conf->port[i].port, pc->port) == 0) {
+			merge_keys(&conf->port[i].keys, &pc->keys);
+			return 0;
+		}
+	if (conf->nb_port >= VS_MAX_PORT_CONF)
+		return fail(err, errlen, "--port '%s': more than %d ports",
+			    pc->port, VS_MAX_PORT_CONF);
+	conf->port[conf->nb_port++] = *pc;
 	return 0;
 }
 
@@ -365,12 +448,14 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 	for (i = 0; i < nsec && ret == 0; i++) {
 		struct rte_cfgfile_entry ent[64];
 		struct vs_vhost_conf vc;
+		struct vs_port_conf pc;
 		int is_vhost = strncmp(secs[i], "vhost.", 6) == 0;
+		int is_port = strncmp(secs[i], "port.", 5) == 0;
 
-		if (!is_vhost && strcmp(secs[i], "switch") != 0) {
+		if (!is_vhost && !is_port && strcmp(secs[i], "switch") != 0) {
 			ret = fail(
 				err, errlen,
-				"--config '%s': unknown section [%s] (expected [switch] or [vhost.NAME])",
+				"--config '%s': unknown section [%s] (expected [switch], [vhost.NAME] or [port.NAME])",
 				file, secs[i]);
 			break;
 		}
@@ -385,6 +470,29 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		snprintf(where, sizeof(where), "--config '%s': [%s] ", file,
 			 secs[i]);
+		if (is_port) {
+			memset(&pc, 0, sizeof(pc));
+			if (strlen(secs[i] + 5) == 0 ||
+			    strlen(secs[i] + 5) >= sizeof(pc.port)) {
+				ret = fail(err, errlen, "%sinvalid port name",
+					   where);
+				break;
+			}
+			strcpy(pc.port, secs[i] + 5);
+			for (j = 0; j < n && ret == 0; j++) {
+				ret = port_key(&pc.keys, ent[j].name,
+					       ent[j].value, where, err,
+					       errlen);
+				if (ret == -ENOENT)
+					ret = fail(err, errlen,
+						   "%sunknown key '%s' (%s)",
+						   where, ent[j].name,
+						   vs_conf_port_keys_help);
+			}
+			if (ret == 0)
+				ret = add_port(conf, &pc, err, errlen);
+			continue;
+		}
 		if (!is_vhost) {
 			for (j = 0; j < n && ret == 0; j++) {
 				ret = set_num(conf, ent[j].name, ent[j].value,
@@ -435,8 +543,9 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 				else
 					vc.queues = q;
 			} else {
-				ret = vhost_key(&vc, ent[j].name, ent[j].value,
-						where, err, errlen);
+				ret = port_key(&vc.keys, ent[j].name,
+					       ent[j].value, where, err,
+					       errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s'", where,
@@ -459,6 +568,7 @@ out:
 
 enum {
 	OPT_VHOST = 256,
+	OPT_PORT,
 	OPT_CONFIG,
 	OPT_CTL,
 	OPT_NUM, /* every option of num_opts[] */
@@ -468,8 +578,11 @@ void
 vs_conf_usage(const char *prog)
 {
 	printf("Usage: %s [EAL options] -- [switch options]\n"
-	       "  --vhost PATH[,client][,queues=N][,name=NAME][,offloads=on|off][,mtu=N]\n"
+	       "  --vhost PATH[,client][,queues=N][,name=NAME][,KEY=VAL...]\n"
 	       "                          vhost-user port (server mode unless client)\n"
+	       "  --port PORT,KEY=VAL[,KEY=VAL...]\n"
+	       "                          keys of any port, ethdevs included, by name\n"
+	       "                          or id: offloads=on|off, mtu=N\n"
 	       "  --config FILE           INI file with the same settings (see config/)\n"
 	       "  --ctl PATH              control socket path\n"
 	       "  --burst N               packets per rx burst (%d)\n"
@@ -491,6 +604,7 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 {
 	static const struct option longopts[] = {
 		{ "vhost", required_argument, NULL, OPT_VHOST },
+		{ "port", required_argument, NULL, OPT_PORT },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "ctl", required_argument, NULL, OPT_CTL },
 		{ "burst", required_argument, NULL, OPT_NUM },
@@ -505,6 +619,7 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vs_vhost_conf vc;
+	struct vs_port_conf pc;
 	int c, idx, ret;
 
 	/* 0, not 1: glibc then also forgets its place in "-hi". */
@@ -516,6 +631,13 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 			ret = vs_conf_parse_vhost(&vc, optarg, err, errlen);
 			if (ret == 0)
 				ret = add_vhost(conf, &vc, err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		case OPT_PORT:
+			ret = vs_conf_parse_port(&pc, optarg, err, errlen);
+			if (ret == 0)
+				ret = add_port(conf, &pc, err, errlen);
 			if (ret < 0)
 				return ret;
 			break;

@@ -17,15 +17,36 @@
 #define VS_MAX_VHOST_CONF 256
 #define VS_NAME_LEN 32
 
-/** One --vhost PATH[,client][,queues=N][,name=NAME]. */
+/**
+ * The keys every port takes, whatever its kind: on --vhost, on --port, in a
+ * [vhost.NAME] or [port.NAME] section, on port/add and at run time with
+ * port/set. @c given says which were set; the others keep their value.
+ */
+#define VS_KEY_OFFLOADS (1u << 0)
+#define VS_KEY_MTU (1u << 1)
+
+struct vs_port_keys {
+	uint32_t given; /**< VS_KEY_* present */
+	bool no_offloads; /**< offloads=off: no checksum/segmentation offload */
+	uint16_t mtu; /**< mtu=N; vhost 0: the guest's (VIRTIO_NET_F_MTU) */
+};
+
+/** One --vhost PATH[,client][,queues=N][,name=NAME][,KEY=VAL...]. */
 struct vs_vhost_conf {
 	char path[PATH_MAX];
 	char name[VS_NAME_LEN];
 	bool client;
 	uint16_t queues; /**< Queue pairs offered to the guest. */
-	bool no_offloads; /**< offloads=off: no checksum/segmentation offload. */
-	uint16_t mtu; /**< mtu=N; 0: the guest's (VIRTIO_NET_F_MTU) or 1500. */
+	struct vs_port_keys keys;
 };
+
+/** One --port PORT,KEY=VAL[,KEY=VAL...] or [port.NAME] section. */
+struct vs_port_conf {
+	char port[VS_NAME_LEN]; /**< name or decimal id */
+	struct vs_port_keys keys;
+};
+
+#define VS_MAX_PORT_CONF 64
 
 /** MTU bounds: the IPv4 minimum and a 9000-byte jumbo frame's payload. */
 #define VS_MTU_MIN 68
@@ -44,6 +65,8 @@ struct vs_conf {
 	bool interactive;
 	uint16_t nb_vhost;
 	struct vs_vhost_conf vhost[VS_MAX_VHOST_CONF];
+	uint16_t nb_port;
+	struct vs_port_conf port[VS_MAX_PORT_CONF];
 };
 
 /** Fill @p conf with the defaults documented in doc/guide.md. */
@@ -75,6 +98,27 @@ int vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
  */
 int vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 			size_t errlen);
+
+/**
+ * Parse one port spec "PORT,KEY=VAL[,KEY=VAL...]" (--port).
+ *
+ * @return 0, or -EINVAL with a reason in @p err.
+ */
+int vs_conf_parse_port(struct vs_port_conf *pc, const char *spec, char *err,
+		       size_t errlen);
+
+/**
+ * Parse one "KEY=VAL" of the port keys into @p keys (port/set). @p where
+ * prefixes the message.
+ *
+ * @return 0, -ENOENT for a key that is not a port key, or -EINVAL with a
+ *   reason in @p err.
+ */
+int vs_conf_port_key(struct vs_port_keys *keys, const char *kv,
+		     const char *where, char *err, size_t errlen);
+
+/** The port keys, for messages: "offloads=on|off, mtu=N". */
+extern const char vs_conf_port_keys_help[];
 
 /** The usage text, for --help. */
 void vs_conf_usage(const char *prog);

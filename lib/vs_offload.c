@@ -238,6 +238,38 @@ segment(struct vs_port *p, struct rte_mbuf *m, uint32_t mss,
 	return n;
 }
 
+/*
+ * A TSO frame to an ethdev that segments it: the segments must fit its MTU
+ * (the guest's MSS may not) and, over IPv4, get their IP header checksum
+ * from the device.
+ */
+static uint16_t
+eth_tso(struct vs_port *p, struct rte_mbuf *m, struct rte_mbuf **out,
+	struct rte_mempool *pool)
+{
+	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
+	uint32_t hlen = m->l3_len + m->l4_len, lim;
+	bool v4 = !!(m->ol_flags & RTE_MBUF_F_TX_IPV4);
+
+	if (p->eth.tso_l2_in_mtu)
+		hlen += m->l2_len;
+	lim = p->mtu > hlen ? p->mtu - hlen : 0;
+	if (m->tso_segsz > lim ||
+	    (v4 && !(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM))) {
+		m = writable(m, pool);
+		if (m == NULL) {
+			st->drops[VS_DROP_NO_MBUF]++;
+			return 0;
+		}
+		m->tso_segsz = RTE_MIN((uint32_t)m->tso_segsz, lim);
+		if (v4)
+			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+	}
+	st->tx_gso++;
+	out[0] = m;
+	return 1;
+}
+
 uint16_t
 vs_offload_finish(struct vs_port *p, struct rte_mbuf *m, struct rte_mbuf **out,
 		  uint16_t max)
@@ -251,14 +283,18 @@ vs_offload_finish(struct vs_port *p, struct rte_mbuf *m, struct rte_mbuf **out,
 	if (fl & RTE_MBUF_F_TX_TCP_SEG) {
 		bool v6 = !!(m->ol_flags & RTE_MBUF_F_TX_IPV6);
 
+		hlen = m->l3_len + m->l4_len;
 		if ((tx_ol & (v6 ? VS_OL_TSO6 : VS_OL_TSO4)) &&
-		    (tx_ol & VS_OL_CSUM)) {
+		    (tx_ol & VS_OL_CSUM) && p->kind == VS_PORT_ETHDEV &&
+		    p->mtu >= hlen + m->l2_len + VS_OL_MIN_MSS)
+			return eth_tso(p, m, out, pool);
+		if ((tx_ol & (v6 ? VS_OL_TSO6 : VS_OL_TSO4)) &&
+		    (tx_ol & VS_OL_CSUM) && p->kind != VS_PORT_ETHDEV) {
 			st->tx_gso++;
 			out[0] = m;
 			return 1;
 		}
 		/* Segments fit the MTU: IP packets of at most p->mtu. */
-		hlen = m->l3_len + m->l4_len;
 		mss = m->tso_segsz;
 		if (p->mtu && p->mtu >= hlen + VS_OL_MIN_MSS)
 			mss = RTE_MIN(mss, p->mtu - hlen);

@@ -261,6 +261,37 @@ vs_port_set_enabled(struct vs_port *port, bool enable)
 	vs_fwd_synchronize();
 }
 
+int
+vs_port_set_keys(struct vs_port *p, const struct vs_port_keys *k, char *err,
+		 size_t errlen)
+{
+	int ret;
+
+	/* Check everything first: a refused request changes nothing. */
+	if ((k->given & VS_KEY_OFFLOADS) && p->kind == VS_PORT_VHOST &&
+	    k->no_offloads != p->ol_off) {
+		snprintf(
+			err, errlen,
+			"%s: a vhost port's offloads are negotiated when the guest connects: give offloads= to port/add or --vhost",
+			p->name);
+		return -ENOTSUP;
+	}
+	if ((k->given & VS_KEY_MTU) && p->mtu != k->mtu) {
+		ret = p->ops->set_mtu ? p->ops->set_mtu(p, k->mtu) : -ENOTSUP;
+		if (ret < 0) {
+			snprintf(err, errlen, "%s: cannot set mtu %u: %s",
+				 p->name, k->mtu, rte_strerror(-ret));
+			return ret;
+		}
+	}
+	if ((k->given & VS_KEY_OFFLOADS) && p->kind != VS_PORT_VHOST) {
+		p->ol_off = k->no_offloads;
+		atomic_store_explicit(&p->tx_ol, p->ol_off ? 0 : p->ol_capa,
+				      memory_order_relaxed);
+	}
+	return 0;
+}
+
 void
 vs_port_info_get(const struct vs_port *port, struct vs_port_info *info)
 {
@@ -277,8 +308,9 @@ vs_port_info_get(const struct vs_port *port, struct vs_port_info *info)
 	info->vid = -1;
 	info->tx_lock = port->tx_shared;
 	info->tx_lock_contended = atomic_load(&port->tx_lock_contended);
-	info->offloads = port->rx_ol;
+	info->offloads = !port->ol_off;
 	info->tx_ol = atomic_load(&port->tx_ol);
+	info->ol_capa = port->ol_capa;
 	info->mtu = port->mtu;
 	if (port->ops->info != NULL)
 		port->ops->info(port, info);

@@ -96,8 +96,9 @@ struct vs_port_info {
 	bool tx_lock;
 	/** Sends that found that lock taken. */
 	uint64_t tx_lock_contended;
-	bool offloads; /**< vhost: offloads negotiated (not offloads=off) */
+	bool offloads; /**< not offloads=off */
 	uint32_t tx_ol; /**< VS_OL_* the port takes as they are */
+	uint32_t ol_capa; /**< ethdev: VS_OL_* the device has */
 	uint16_t mtu; /**< 0: no limit known */
 };
 
@@ -117,6 +118,14 @@ void vs_port_info_get(const struct vs_port *port, struct vs_port_info *info);
 
 /** Sum the per-lcore counters of @p port into @p stats. */
 void vs_port_stats_get(const struct vs_port *port, struct vs_port_stats *stats);
+
+/**
+ * Apply the keys given in @p keys (--port, port/set). Nothing changes
+ * when one cannot be applied.
+ * @return 0, or -errno with a one-line reason in @p err.
+ */
+int vs_port_set_keys(struct vs_port *port, const struct vs_port_keys *keys,
+		     char *err, size_t errlen);
 
 /** Zero the counters of @p port. */
 void vs_port_stats_clear(struct vs_port *port);

@@ -168,9 +168,19 @@ port_json(const struct vs_port *p, bool detail)
 			json_array_append_new(takes, json_string("tso4"));
 		if (in.tx_ol & VS_OL_TSO6)
 			json_array_append_new(takes, json_string("tso6"));
-		json_object_set_new(
-			ol, "enabled",
-			json_boolean(in.kind != VS_PORT_VHOST || in.offloads));
+		json_object_set_new(ol, "enabled", json_boolean(in.offloads));
+		/* An ethdev's: what it has, whether used or not. */
+		if (in.kind != VS_PORT_VHOST) {
+			json_t *can = json_array();
+
+			if (in.ol_capa & VS_OL_CSUM)
+				json_array_append_new(can, json_string("csum"));
+			if (in.ol_capa & VS_OL_TSO4)
+				json_array_append_new(can, json_string("tso4"));
+			if (in.ol_capa & VS_OL_TSO6)
+				json_array_append_new(can, json_string("tso6"));
+			json_object_set_new(ol, "device", can);
+		}
 		json_object_set_new(ol, "takes", takes);
 		json_object_set_new(ol, "rx_gso", json_integer(st.rx_gso));
 		json_object_set_new(ol, "rx_csum_partial",
@@ -496,6 +506,35 @@ cmd_stats_clear(int argc, const char *const *argv, json_t **res, char *err,
 	return 0;
 }
 
+static int
+cmd_port_set(int argc, const char *const *argv, json_t **res, char *err,
+	     size_t errlen)
+{
+	struct vs_port_keys k = { 0 };
+	struct vs_port_info in;
+	struct vs_port *p;
+	int i, ret;
+
+	ret = get_port(argv[0], &p, err, errlen);
+	if (ret != 0)
+		return ret;
+	for (i = 1; i < argc; i++) {
+		ret = vs_conf_port_key(&k, argv[i], "", err, errlen);
+		if (ret == -ENOENT)
+			return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
+					  "unknown key '%s' (%s)", argv[i],
+					  vs_conf_port_keys_help);
+		if (ret < 0)
+			return VS_RPC_INVALID_PARAMS;
+	}
+	if (vs_port_set_keys(p, &k, err, errlen) < 0)
+		return VS_RPC_FAILED;
+	vs_port_info_get(p, &in);
+	*res = json_pack("{s:i, s:s, s:s, s:i}", "id", in.id, "name", in.name,
+			 "offloads", in.offloads ? "on" : "off", "mtu", in.mtu);
+	return 0;
+}
+
 static const struct vs_cmd port_cmds[] = {
 	{ "port/list", "",
 	  "ports with kind, state, link, queues, NUMA socket and counters", 0,
@@ -503,6 +542,9 @@ static const struct vs_cmd port_cmds[] = {
 	{ "port/show", "PORT",
 	  "one port in detail: counters, drops by reason, dirty log", 1, 1,
 	  "port", cmd_port_show },
+	{ "port/set", "PORT KEY=VAL...",
+	  "change a port's keys: offloads=on|off, mtu=N", 2, 16, NULL,
+	  cmd_port_set },
 	{ "port/enable", "PORT", "resume a port's rings", 1, 1, NULL,
 	  cmd_port_enable },
 	{ "port/disable", "PORT",

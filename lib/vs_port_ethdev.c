@@ -14,6 +14,7 @@
 #include <rte_malloc.h>
 
 #include "vs_mbuf.h"
+#include "vs_offload.h"
 #include "vs_port_priv.h"
 
 /*
@@ -31,7 +32,24 @@ eth_rx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 static uint16_t
 eth_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 {
-	return rte_eth_tx_burst(p->eth.port_id, q, pkts, n);
+	uint16_t ok, sent;
+
+	if (atomic_load_explicit(&p->tx_ol, memory_order_relaxed) == 0)
+		return rte_eth_tx_burst(p->eth.port_id, q, pkts, n);
+	/*
+	 * Frames handed over with their offload requests: the driver's
+	 * tx_prepare fixes what its hardware expects (the pseudo-header sum
+	 * in the L4 checksum field for Intel NICs) and refuses what it cannot
+	 * do. A refused frame is dropped as offload_error (and also counted
+	 * sent by the caller, which sees it consumed).
+	 */
+	ok = rte_eth_tx_prepare(p->eth.port_id, q, pkts, n);
+	sent = rte_eth_tx_burst(p->eth.port_id, q, pkts, ok);
+	if (unlikely(sent == ok && ok < n)) {
+		vs_port_drop(p, VS_DROP_OFFLOAD_ERROR, &pkts[ok], 1);
+		sent++;
+	}
+	return sent;
 }
 
 static uint16_t
@@ -72,6 +90,18 @@ eth_stats(const struct vs_port *p, struct vs_port_stats *st)
 	st->drops[VS_DROP_NO_MBUF] += es.rx_nombuf;
 	st->drops[VS_DROP_RX_MISSED] += es.imissed;
 	st->drops[VS_DROP_RX_ERROR] += es.ierrors;
+}
+
+static int
+eth_set_mtu(struct vs_port *p, uint16_t mtu)
+{
+	int ret = rte_eth_dev_set_mtu(p->eth.port_id, mtu);
+
+	if (ret != 0)
+		return ret;
+	p->mtu = mtu;
+	p->max_frame = mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
+	return 0;
 }
 
 static void
@@ -119,7 +149,38 @@ static const struct vs_port_ops eth_ops = {
 	.carrier = eth_carrier,
 	.stats = eth_stats,
 	.destroy = eth_destroy,
+	.set_mtu = eth_set_mtu,
 };
+
+/*
+ * The tx offloads a switch port uses when the device has them: checksums
+ * of the frames a guest left partial, and TCP segmentation.
+ */
+#define VS_ETH_TX_OL \
+	(RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM | \
+	 RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO)
+
+/* What of VS_OL_* the device takes, from the offloads it was given. */
+static uint32_t
+eth_ol_capa(const struct rte_eth_dev_info *di, uint64_t tx)
+{
+	uint32_t ol = 0;
+
+	if ((tx & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) &&
+	    (tx & RTE_ETH_TX_OFFLOAD_UDP_CKSUM))
+		ol |= VS_OL_CSUM;
+	if ((ol & VS_OL_CSUM) && (tx & RTE_ETH_TX_OFFLOAD_TCP_TSO) &&
+	    (tx & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)) {
+		ol |= VS_OL_TSO4;
+		/*
+		 * net_tap segments with librte_gso, which in 22.11 knows TCP
+		 * over IPv4 only: an IPv6 TSO frame would go out whole.
+		 */
+		if (strcmp(di->driver_name, "net_tap") != 0)
+			ol |= VS_OL_TSO6;
+	}
+	return ol;
+}
 
 /* Configure @p pid with its queues (not started). */
 static int
@@ -184,6 +245,7 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	}
 	if (di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	conf.txmode.offloads |= di.tx_offload_capa & VS_ETH_TX_OL;
 
 	/*
 	 * Rx interrupts let a sleeping lcore (busy-loop timeout) wake on a
@@ -212,10 +274,16 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	p->nb_txq = ntx;
 	p->tx_shared = ntx < nb_fwd;
 	/*
-	 * Frames needing a checksum or TSO are finished in software for an
-	 * ethdev (tx_ol 0): its tx offloads are not enabled yet. Frames above
-	 * its MTU (+ header and one VLAN tag) are dropped, counted mtu.
+	 * The device's tx offloads are configured whenever it has them;
+	 * offloads=off (vs_port_set_keys) only stops the switch from using
+	 * them, so the key can change at run time. Frames above its MTU (+
+	 * header and one VLAN tag) without a TSO request are dropped, counted
+	 * mtu.
 	 */
+	p->ol_capa = eth_ol_capa(&di, conf.txmode.offloads);
+	atomic_init(&p->tx_ol, p->ol_capa);
+	/* net_tap counts the Ethernet header in the MTU a segment must fit. */
+	p->eth.tso_l2_in_mtu = strcmp(di.driver_name, "net_tap") == 0;
 	if (rte_eth_dev_get_mtu(pid, &p->mtu) != 0)
 		p->mtu = RTE_ETHER_MTU;
 	p->max_frame = p->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
@@ -248,10 +316,13 @@ eth_setup(uint16_t pid, uint16_t nb_fwd, struct vs_port **out)
 	rte_eth_link_get_nowait(pid, &link);
 	PORT_LOG(
 		INFO,
-		"port %u %s: %s, %u rxq, %u txq%s, rx interrupts %s, socket %d, link %s\n",
+		"port %u %s: %s, %u rxq, %u txq%s, rx interrupts %s, tx offloads%s%s%s%s, socket %d, link %s\n",
 		p->id, name, di.driver_name, nrx, ntx,
 		p->tx_shared ? " (shared, locked)" : "",
-		p->eth.rx_intr ? "on" : "off", socket,
+		p->eth.rx_intr ? "on" : "off", p->ol_capa ? "" : " none",
+		(p->ol_capa & VS_OL_CSUM) ? " csum" : "",
+		(p->ol_capa & VS_OL_TSO4) ? " tso4" : "",
+		(p->ol_capa & VS_OL_TSO6) ? " tso6" : "", socket,
 		link.link_status ? "up" : "down");
 	*out = p;
 	return 0;

@@ -84,6 +84,8 @@ struct vs_port_ops {
 	/* Add what the device counts itself (NIC drops) to @st. Optional. */
 	void (*stats)(const struct vs_port *p, struct vs_port_stats *st);
 	void (*destroy)(struct vs_port *p);
+	/* Set the MTU (port/set mtu=); returns 0 or -errno. */
+	int (*set_mtu)(struct vs_port *p, uint16_t mtu);
 };
 
 struct vs_vhost {
@@ -135,6 +137,10 @@ struct vs_port {
 	 */
 	bool rx_ol;
 	_Atomic uint32_t tx_ol;
+	/* VS_OL_* the port could take (tx_ol with offloads on). */
+	uint32_t ol_capa;
+	/* offloads=off given. */
+	bool ol_off;
 	/*
 	 * The destination's receive buffers have one fixed size (a guest
 	 * without VIRTIO_NET_F_MRG_RXBUF): a frame larger than they are can
@@ -148,6 +154,8 @@ struct vs_port {
 		struct {
 			uint16_t port_id;
 			bool rx_intr; /* rx interrupts wake a sleeping lcore */
+			/* A TSO segment's Ethernet header counts in the MTU. */
+			bool tso_l2_in_mtu;
 		} eth;
 	};
 	/* Per queue: rx written by the owner lcore, tx added per burst. */

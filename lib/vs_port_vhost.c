@@ -231,6 +231,16 @@ vhost_destroy(struct vs_port *p)
 	p->vhost.registered = false;
 }
 
+/* port/set mtu=: from now on, whatever the guest said. */
+static int
+vhost_set_mtu(struct vs_port *p, uint16_t mtu)
+{
+	p->vhost.conf_mtu = mtu;
+	p->mtu = mtu;
+	p->max_frame = mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
+	return 0;
+}
+
 static const struct vs_port_ops vhost_ops = {
 	.kind = "vhost",
 	.rx = vhost_rx,
@@ -243,6 +253,7 @@ static const struct vs_port_ops vhost_ops = {
 	.notify = vhost_notify,
 	.kickfd = vhost_kickfd,
 	.destroy = vhost_destroy,
+	.set_mtu = vhost_set_mtu,
 };
 
 /*
@@ -449,7 +460,8 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	 */
 	uint64_t flags = RTE_VHOST_USER_NET_STATS_ENABLE |
 		(vc->client ? RTE_VHOST_USER_CLIENT : 0) |
-		(vc->no_offloads ? 0 : RTE_VHOST_USER_NET_COMPLIANT_OL_FLAGS);
+		(vc->keys.no_offloads ? 0
+				      : RTE_VHOST_USER_NET_COMPLIANT_OL_FLAGS);
 	struct vs_port *p;
 	int ret;
 
@@ -482,11 +494,13 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	p->nb_rxq = vc->queues;
 	p->nb_txq = vc->queues;
 	p->tx_shared = vs_fwd_nb_lcores() > 1;
-	p->rx_ol = !vc->no_offloads;
-	p->vhost.conf_mtu = vc->mtu;
-	p->mtu = vc->mtu;
-	p->max_frame =
-		vc->mtu ? vc->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN : 0;
+	p->rx_ol = !vc->keys.no_offloads;
+	p->ol_off = vc->keys.no_offloads;
+	p->vhost.conf_mtu = vc->keys.mtu;
+	p->mtu = vc->keys.mtu;
+	p->max_frame = vc->keys.mtu
+		? vc->keys.mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN
+		: 0;
 
 	if (rte_vhost_driver_register(vc->path, flags) != 0) {
 		PORT_LOG(ERR, "%s: cannot register vhost-user socket %s\n",
@@ -498,8 +512,8 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	p->vhost.registered = true;
 	if (rte_vhost_driver_disable_features(
 		    vc->path,
-		    vc->no_offloads ? VS_VHOST_OFFLOAD_FEATURES
-				    : VS_VHOST_UFO_FEATURES) != 0 ||
+		    vc->keys.no_offloads ? VS_VHOST_OFFLOAD_FEATURES
+					 : VS_VHOST_UFO_FEATURES) != 0 ||
 	    rte_vhost_driver_callback_register(vc->path, &dev_ops) != 0) {
 		PORT_LOG(ERR, "%s: cannot configure %s\n", vc->name, vc->path);
 		vhost_destroy(p);

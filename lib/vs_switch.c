@@ -107,6 +107,28 @@ start_control(const struct vs_conf *conf)
 	return ret;
 }
 
+/*
+ * --port NAME,offloads=... for a vhost port of --vhost: a guest negotiates
+ * offloads when it connects, so they are set before the port exists.
+ */
+static void
+port_conf_merge(const struct vs_conf *conf, struct vs_vhost_conf *vc)
+{
+	uint16_t i;
+
+	for (i = 0; i < conf->nb_port; i++) {
+		const struct vs_port_keys *k = &conf->port[i].keys;
+
+		if (strcmp(conf->port[i].port, vc->name) != 0)
+			continue;
+		if (k->given & VS_KEY_OFFLOADS)
+			vc->keys.no_offloads = k->no_offloads;
+		if (k->given & VS_KEY_MTU)
+			vc->keys.mtu = k->mtu;
+		vc->keys.given |= k->given;
+	}
+}
+
 int
 vs_switch_start(const struct vs_conf *conf)
 {
@@ -150,6 +172,7 @@ vs_switch_start(const struct vs_conf *conf)
 
 		if (vc.name[0] == '\0')
 			snprintf(vc.name, sizeof(vc.name), "vhost%u", i);
+		port_conf_merge(conf, &vc);
 		vp[i] = vs_port_vhost_create(&vc);
 		if (vp[i] == NULL) {
 			ret = -rte_errno;
@@ -162,6 +185,22 @@ vs_switch_start(const struct vs_conf *conf)
 					      : rte_strerror(-ret));
 			vp[i]->ops->destroy(vp[i]);
 			rte_free(vp[i]);
+			goto fail_ports;
+		}
+	}
+	for (i = 0; i < conf->nb_port; i++) {
+		const struct vs_port_conf *pc = &conf->port[i];
+		struct vs_port *p = vs_port_lookup(pc->port);
+		char err[256];
+
+		if (p == NULL) {
+			SW_LOG(ERR, "--port '%s': no such port\n", pc->port);
+			ret = -ENXIO;
+			goto fail_ports;
+		}
+		ret = vs_port_set_keys(p, &pc->keys, err, sizeof(err));
+		if (ret < 0) {
+			SW_LOG(ERR, "--port '%s': %s\n", pc->port, err);
 			goto fail_ports;
 		}
 	}

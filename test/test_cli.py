@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+import ctlclient
 import vstest
 from test_forwarding import frame, wait_counter
 
@@ -39,6 +40,15 @@ BAD_OPTIONS = [
     (["--vhost", "/tmp/x.sock", "--vhost", "/tmp/x.sock"],
      "socket path given twice"),
     (["--vhost", "/tmp/%s.sock" % ("x" * 120)], "longer than 107 bytes"),
+    (["--vhost", "/tmp/x.sock,mtu=20"], "invalid mtu '20' (68..9702)"),
+    (["--vhost", "/tmp/x.sock,offloads=maybe"],
+     "invalid offloads 'maybe' (on or off)"),
+    (["--port", ",mtu=1500"], "--port ',mtu=1500': a port name or id"),
+    (["--port", "net_null0"], "--port 'net_null0': no key given"),
+    (["--port", "net_null0,mtu=99999"],
+     "--port 'net_null0,mtu=99999': invalid mtu '99999'"),
+    (["--port", "net_null0,vlan"], "unknown key 'vlan' (offloads=on|off"),
+    (["--port", "mtu=1500"], "'mtu=1500' is not a port name or id"),
 ]
 
 
@@ -61,6 +71,61 @@ def test_no_forwarding_lcore():
     assert "no forwarding lcore" in p.stdout + p.stderr
 
 
+def test_port_that_does_not_exist():
+    """--port naming no port: a usage error, named, before any traffic."""
+    rc, out, err = run(["--vdev", "net_null0", "--", "--port",
+                        "net_null9,mtu=1400"])
+    assert rc == 2
+    assert "--port 'net_null9': no such port" in out + err
+
+
+def test_port_keys_at_start_and_at_run_time(env):
+    """--port and [port.NAME] set an ethdev's and a vhost port's keys;
+    port/set changes them at run time, refuses what it cannot change and
+    leaves the port as it was."""
+    ini = env.file("vs.ini")
+    with open(ini, "w") as f:
+        f.write("[port.net_null1]\nmtu = 2000\n")
+    ctl_path = env.file("ctl")
+
+    def ctl(*a):
+        return ctlclient.call(ctl_path, *a)
+
+    def ctl_error(*a):
+        with pytest.raises(ctlclient.RpcError) as e:
+            ctl(*a)
+        return {"code": e.value.code, "message": e.value.message}
+
+    sw = env.switch(eal=["--vdev", "net_null0", "--vdev", "net_null1"],
+                    args=["--ctl", ctl_path,
+                          "--vhost", env.sock("a") + ",name=a",
+                          "--port", "net_null0,offloads=off,mtu=1400",
+                          "--port", "a,offloads=off", "--port", "a,mtu=1280",
+                          "--config", ini]).start()
+    n0 = ctl("port/show", "net_null0")
+    assert n0["mtu"] == 1400 and n0["offloads"]["enabled"] is False
+    assert n0["offloads"]["takes"] == []
+    assert ctl("port/show", "net_null1")["mtu"] == 2000
+    a = ctl("port/show", "a")
+    assert a["mtu"] == 1280 and a["offloads"]["enabled"] is False
+    assert ctl("port/set", "net_null0", "offloads=on", "mtu=9000") == {
+        "id": n0["id"], "name": "net_null0", "offloads": "on", "mtu": 9000}
+    assert ctl("port/show", "net_null0")["mtu"] == 9000
+    # A guest negotiates offloads when it connects: not at run time.
+    err = ctl_error("port/set", "a", "mtu=1500", "offloads=on")
+    assert err["code"] == -32000 and "negotiated when the guest" in \
+        err["message"]
+    assert ctl("port/show", "a")["mtu"] == 1280
+    for args, msg in ((["a", "mtu=1"], "invalid mtu '1'"),
+                      (["a", "colour=red"], "unknown key 'colour=red'"),
+                      (["nosuch", "mtu=1500"], "nosuch")):
+        err = ctl_error("port/set", *args)
+        assert err["code"] in (-32602, -32000) and msg in err["message"], \
+            err
+    assert ctl("port/set", "a", "mtu=1500")["mtu"] == 1500
+    assert sw.stop() == 0
+
+
 BAD_CONFIGS = [
     ("[switch]\nburst = 9999\n", "[switch] burst: invalid value '9999'"),
     ("[switch]\ncolour = red\n", "unknown key 'colour'"),
@@ -70,6 +135,10 @@ BAD_CONFIGS = [
     ("[vhost.vm1]\npath = /tmp/a.sock\nqueues = x\n", "invalid queues 'x'"),
     ("[switch]\nthis is not an ini line\n", "line 2: expected [section]"),
     ("[switch\nburst = 3\n", "line 1: expected [section]"),
+    ("[port.net_null0]\nmtu = 0\n", "[port.net_null0] invalid mtu '0'"),
+    ("[port.net_null0]\nspeed = 10\n", "unknown key 'speed'"),
+    ("[vhost.a]\npath = /tmp/a.sock\noffloads = yes\n",
+     "invalid offloads 'yes'"),
 ]
 
 

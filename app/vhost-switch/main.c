@@ -163,8 +163,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "vhost-switch: cannot start: %s\n",
 			rte_strerror(-ret));
 		rte_eal_cleanup();
-		/* No forwarding lcore is a usage error: the -l list. */
-		return ret == -ENODEV ? EXIT_USAGE : EXIT_FAILURE;
+		/* No forwarding lcore (the -l list), a --port naming no port. */
+		return ret == -ENODEV || ret == -ENXIO ? EXIT_USAGE
+						       : EXIT_FAILURE;
 	}
 	printf("vhost-switch: ready\n");
 	fflush(stdout);
