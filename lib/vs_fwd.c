@@ -24,6 +24,7 @@
 #include "vs_mbuf.h"
 #include "vs_offload.h"
 #include "vs_port_priv.h"
+#include "vs_vxlan.h"
 
 RTE_LOG_REGISTER(vs_logtype_fwd, vswitch.fwd, INFO);
 
@@ -650,8 +651,10 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	uint64_t keys[VS_MAX_BURST];
 	uint64_t last_src = 0;
 	/* Frame j goes to out[map[j]], the port of its destination keys[]. */
-	uint16_t out[VS_MAX_BURST], map[VS_MAX_BURST];
+	uint32_t out[VS_MAX_BURST];
+	uint16_t map[VS_MAX_BURST];
 	uint16_t nu = 0;
+	bool tun_in = in->kind == VS_PORT_VXLAN;
 	uint16_t flood[VS_MAX_PORTS];
 	int nb_flood = -1; /* computed on the first flooded frame */
 	int flood_vid = -1; /* the VLAN flood[] is for */
@@ -692,8 +695,10 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		/* One-entry cache: a burst usually has one source. */
 		if (src != last_src &&
 		    rte_is_valid_assigned_ether_addr(&eth->src_addr)) {
-			if (unlikely(vs_fdb_learn(src, in_id, now,
-						  c->max_macs) < 0))
+			if (unlikely(vs_fdb_learn(src, in_id,
+						  tun_in ? (uint8_t)m->hash.usr
+							 : 0,
+						  now, c->max_macs) < 0))
 				st->mac_limit++;
 			last_src = src;
 		}
@@ -708,6 +713,8 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		pkts[j++] = m;
 	}
 	n = j;
+	if (unlikely(nu == 0))
+		return;
 	vs_fdb_lookup_bulk(keys, nu, out);
 	/*
 	 * Broadcast and multicast flood, whatever the table says; so does a
@@ -718,16 +725,18 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	for (i = 0; i < nu; i++)
 		if ((keys[i] & 1) ||
 		    (out[i] != VS_PORT_INVALID &&
-		     unlikely(vs_port_get(out[i]) == NULL)))
+		     unlikely(vs_port_get(out[i] & 0xffff) == NULL)))
 			out[i] = VS_PORT_INVALID;
 
 	/* Pass 2: chain every frame to its destinations. */
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
-		uint16_t to = out[map[i]];
+		uint16_t to = out[map[i]] & 0xffff;
 		int vid;
 
 		if (likely(to != VS_PORT_INVALID)) {
+			/* The remote VTEP behind a tunnel port, or 0. */
+			m->hash.usr = out[map[i]] >> 16;
 			if (unlikely(to == in_id))
 				vs_port_drop(in, VS_DROP_SAME_PORT, &m, 1);
 			else
@@ -750,6 +759,9 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 				struct vs_port *p = vs_port_get(k);
 
 				if (k != in_id && p != NULL && vs_port_up(p) &&
+				    atomic_load_explicit(
+					    &p->ul, memory_order_relaxed) ==
+					    NULL &&
 				    vs_l2_member(atomic_load_explicit(
 							 &p->l2,
 							 memory_order_acquire),
@@ -761,11 +773,40 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			vs_port_drop(in, VS_DROP_NO_DEST, &m, 1);
 			continue;
 		}
+		m->hash.usr = 0; /* a tunnel sends it to every remote */
 		if (nb_flood > 1)
 			mbuf_ref_add(m, nb_flood - 1);
 		for (k = 0; k < nb_flood; k++)
 			txbuf_add(lc, in, flood[k], m);
 	}
+}
+
+struct tun_ctx {
+	struct vs_lcore *lc;
+	const struct vs_poll_list *pl;
+	uint64_t now;
+};
+
+/* Frames a tunnel port received (decapsulated): its ingress. */
+static void
+tun_deliver(void *arg, struct vs_port *t, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct tun_ctx *c = arg;
+	struct vs_port_lstats *st = &t->stats[c->lc->lcore_id];
+	struct vs_capture *cap;
+	uint16_t k;
+
+	if (!atomic_load_explicit(&t->enabled, memory_order_relaxed)) {
+		vs_port_drop(t, VS_DROP_PORT_DOWN, pkts, n);
+		return;
+	}
+	st->rx_pkts += n;
+	for (k = 0; k < n; k++)
+		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
+	cap = atomic_load_explicit(&t->capture, memory_order_acquire);
+	if (unlikely(cap != NULL))
+		vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
+	fwd_burst(c->lc, t, c->pl, pkts, n, c->now);
 }
 
 uint16_t
@@ -802,6 +843,11 @@ vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
 #else
 	n = p->ops->rx(p, rq->queue, pkts, fwd.burst);
 #endif
+	/* A VXLAN underlay: ARP requests the control thread queued. */
+	if (unlikely(atomic_load_explicit(&p->ul, memory_order_relaxed) !=
+		     NULL) &&
+	    rq->queue == 0)
+		vs_vxlan_drain(p, lc->idx);
 	if (n == 0)
 		return 0;
 	st = &p->stats[lc->lcore_id];
@@ -815,6 +861,13 @@ vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
 	for (k = 0; k < n; k++)
 		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
 	lc->pkts += n;
+	if (unlikely(atomic_load_explicit(&p->ul, memory_order_acquire) !=
+		     NULL)) {
+		struct tun_ctx ctx = { lc, pl, now };
+
+		vs_vxlan_rx(p, lc->idx, pkts, n, now, tun_deliver, &ctx);
+		return n;
+	}
 	fwd_burst(lc, p, pl, pkts, n, now);
 	return n;
 }
