@@ -394,6 +394,8 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 			snprintf(where, sizeof(where), "--vhost '%s': ", spec);
 			ret = vs_conf_port_key(&vc->keys, tok, where, err,
 					       errlen);
+			if (ret == 0)
+				continue;
 			if (ret != -ENOENT)
 				return ret;
 			return fail(

@@ -24,6 +24,7 @@
 #include "vs_mbuf.h"
 #include "vs_offload.h"
 #include "vs_port_priv.h"
+#include "vs_vlan.h"
 #include "vs_vxlan.h"
 
 RTE_LOG_REGISTER(vs_logtype_fwd, vswitch.fwd, INFO);
@@ -449,55 +450,6 @@ txbuf_finish(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 		txbuf_put(lc, p->id, out[i]);
 }
 
-#define VS_VLAN_ID_MASK RTE_VLAN_ID_MASK
-
-/*
- * Frames of VLAN @p vid to @p p, which is not plain or @p vid is not 0:
- * dropped if @p p is not in the VLAN (a unicast the table sent there: a
- * static entry, or learned before the port's VLANs changed), tagged if
- * @p p takes the VLAN tagged. Returns the frame to send, or NULL.
- */
-static __rte_noinline struct rte_mbuf *
-vlan_out(struct vs_port *in, const struct vs_l2 *d, struct rte_mbuf *m,
-	 uint16_t vid, int socket)
-{
-	struct rte_mbuf *c;
-
-	if (unlikely(!vs_l2_member(d, vid))) {
-		vs_port_drop(in, VS_DROP_VLAN_DENIED, &m, 1);
-		return NULL;
-	}
-	if (!vs_l2_tagged(d, vid))
-		return m;
-	/*
-	 * Push the tag into the frame. A frame another destination also
-	 * holds (flooding), or whose buffer is not its own, is copied first.
-	 */
-	if (rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m) ||
-	    rte_pktmbuf_headroom(m) < RTE_VLAN_HLEN) {
-		c = rte_pktmbuf_copy(m, vs_mbuf_pool(socket), 0, UINT32_MAX);
-		if (c == NULL) {
-			vs_port_drop(in, VS_DROP_NO_MBUF, &m, 1);
-			return NULL;
-		}
-		c->ol_flags = m->ol_flags;
-		c->l2_len = m->l2_len;
-		c->l3_len = m->l3_len;
-		c->l4_len = m->l4_len;
-		c->tso_segsz = m->tso_segsz;
-		c->vlan_tci = m->vlan_tci;
-		rte_pktmbuf_free(m);
-		m = c;
-	}
-	if (rte_vlan_insert(&m) != 0) {
-		vs_port_drop(in, VS_DROP_NO_MBUF, &m, 1);
-		return NULL;
-	}
-	if (m->ol_flags & VS_OL_TX_FLAGS)
-		m->l2_len += RTE_VLAN_HLEN;
-	return m;
-}
-
 static inline void
 txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
 	  struct rte_mbuf *m)
@@ -525,9 +477,9 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
 	}
 	/* VLANs: nothing to do between plain ports in VLAN 0. */
 	d = atomic_load_explicit(&p->l2, memory_order_acquire);
-	vid = m->vlan_tci & VS_VLAN_ID_MASK;
+	vid = m->vlan_tci & RTE_VLAN_ID_MASK;
 	if (unlikely(!d->plain || vid != 0)) {
-		m = vlan_out(in, d, m, vid, p->socket_id);
+		m = vs_vlan_out(in, d, m, vid, p->socket_id);
 		if (m == NULL)
 			return;
 	}
@@ -548,96 +500,15 @@ mbuf_ref_add(struct rte_mbuf *m, int16_t v)
 		rte_mbuf_refcnt_update(m, v);
 }
 
-/*
- * The VLAN of frame @p m arriving on a port with @p c, its tag taken off
- * (inside the switch frames are untagged; m->vlan_tci holds the VLAN and
- * the priority of the tag it came with). -1: not allowed in.
- */
-static __rte_noinline int
-vlan_in(const struct vs_l2 *c, struct rte_mbuf *m)
+/* How many of @p in's rx queues poll list @p pl holds (storm control). */
+static uint16_t
+pl_share(const struct vs_poll_list *pl, const struct vs_port *in)
 {
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	uint16_t tci = 0, vid;
-
-	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN)) {
-		if (rte_pktmbuf_data_len(m) <
-		    RTE_ETHER_HDR_LEN + sizeof(struct rte_vlan_hdr))
-			return -1;
-		tci = rte_be_to_cpu_16(
-			((const struct rte_vlan_hdr *)(eth + 1))->vlan_tci);
-		vid = tci & VS_VLAN_ID_MASK;
-		/* VLAN 0 is a priority tag: the frame counts as untagged. */
-		if (vid == 4095 ||
-		    (vid != 0 &&
-		     (c->access ||
-		      (c->trunk_list && !vs_l2_trunk_has(c, vid)))))
-			return -1;
-		rte_vlan_strip(m);
-		m->ol_flags &=
-			~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
-		if (m->ol_flags & VS_OL_TX_FLAGS)
-			m->l2_len -= RTE_VLAN_HLEN;
-		if (vid != 0) {
-			m->vlan_tci = tci;
-			return vid;
-		}
-	}
-	if (c->access)
-		vid = c->access;
-	else if (c->native)
-		vid = c->native;
-	else if (c->trunk_list && !vs_l2_trunk_has(c, 0))
-		return -1;
-	else
-		vid = 0;
-	m->vlan_tci = (tci & ~VS_VLAN_ID_MASK) | vid;
-	return vid;
-}
-
-static inline bool
-src_allowed(const struct vs_l2 *c, uint64_t src)
-{
-	uint16_t i;
-
-	for (i = 0; i < c->nb_allowed; i++)
-		if (c->allowed[i] == src)
-			return true;
-	return false;
-}
-
-/*
- * Storm control: a token bucket per (lcore, ingress port) for frames that
- * flood. An lcore polling k of the port's n rx queues gets k/n of the
- * rate. The bucket holds 100 ms of frames (at least one).
- */
-static __rte_noinline bool
-storm_ok(struct vs_lcore *lc, struct vs_port *in, const struct vs_l2 *c,
-	 const struct vs_poll_list *pl, uint64_t now)
-{
-	struct vs_storm *s = &lc->storm[in->id];
-	uint64_t rate, cost, depth;
 	uint16_t i, k = 0;
 
 	for (i = 0; i < pl->n; i++)
 		k += pl->q[i].port_id == in->id;
-	rate = (uint64_t)c->flood_pps * RTE_MAX(k, (uint16_t)1) /
-		RTE_MAX(in->nb_rxq, (uint16_t)1);
-	if (rate == 0)
-		rate = 1;
-	cost = rte_get_tsc_hz() / rate;
-	depth = cost * RTE_MAX(rate / 10, (uint64_t)1);
-	if (s->pps != c->flood_pps || s->serial != in->serial) {
-		s->pps = c->flood_pps;
-		s->serial = in->serial;
-		s->tokens = depth;
-		s->last = now;
-	}
-	s->tokens = RTE_MIN(s->tokens + (now - s->last), depth);
-	s->last = now;
-	if (s->tokens < cost)
-		return false;
-	s->tokens -= cost;
-	return true;
+	return k;
 }
 
 static void
@@ -679,7 +550,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			vid = 0;
 			m->vlan_tci = 0;
 		} else {
-			vid = vlan_in(c, m);
+			vid = vs_vlan_in(c, m);
 			if (unlikely(vid < 0)) {
 				vs_port_drop(in, VS_DROP_VLAN_DENIED, &m, 1);
 				continue;
@@ -688,7 +559,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		}
 		src = vs_fdb_key(&eth->src_addr, vid);
 		if (unlikely(c->nb_allowed) &&
-		    !src_allowed(c, src & VS_FDB_MAC_MASK)) {
+		    !vs_src_allowed(c, src & VS_FDB_MAC_MASK)) {
 			vs_port_drop(in, VS_DROP_SRC_DENIED, &m, 1);
 			continue;
 		}
@@ -743,7 +614,9 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 				txbuf_add(lc, in, to, m);
 			continue;
 		}
-		if (unlikely(c->flood_pps) && !storm_ok(lc, in, c, pl, now)) {
+		if (unlikely(c->flood_pps) &&
+		    !vs_storm_ok(&lc->storm[in->id], in, c, pl_share(pl, in),
+				 now)) {
 			vs_port_drop(in, VS_DROP_STORM, &m, 1);
 			continue;
 		}
@@ -751,7 +624,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		 * Broadcast, multicast, unknown unicast: every other up port
 		 * of the frame's VLAN.
 		 */
-		vid = m->vlan_tci & VS_VLAN_ID_MASK;
+		vid = m->vlan_tci & RTE_VLAN_ID_MASK;
 		if (nb_flood < 0 || vid != flood_vid) {
 			nb_flood = 0;
 			flood_vid = vid;

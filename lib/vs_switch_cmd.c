@@ -299,8 +299,9 @@ static const struct vs_cmd switch_cmds[] = {
 	  cmd_shutdown },
 	{ "port/add",
 	  "PATH [client] [queues=N] [name=NAME] [KEY=VAL...] | vxlan NAME vni=N local=IP remote=IP[+IP...] via=PORT [KEY=VAL...]",
-	  "add a vhost-user port", 1, 4, NULL, cmd_port_add },
-	{ "port/del", "PORT", "delete a vhost-user port", 1, 1, NULL,
+	  "add a vhost-user port, or a VXLAN tunnel port", 1, 24, NULL,
+	  cmd_port_add },
+	{ "port/del", "PORT", "delete a vhost-user or tunnel port", 1, 1, NULL,
 	  cmd_port_del },
 };
 

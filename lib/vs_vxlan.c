@@ -75,11 +75,21 @@ struct vs_tunlist {
 	struct vs_vxlan *t[];
 };
 
+/* clang-format off */
 #define UL_COUNTERS(_) \
 	_(rx_pkts) \
-	_(arp_requests) _(arp_replies_sent) _(arp_requests_sent) \
-		_(icmp_echo_replies) _(decap_pkts) _(bad_vni) _(bad_header) \
-			_(fragment) _(runt) _(unknown_remote) _(not_vtep)
+	_(arp_requests) \
+	_(arp_replies_sent) \
+	_(arp_requests_sent) \
+	_(icmp_echo_replies) \
+	_(decap_pkts) \
+	_(bad_vni) \
+	_(bad_header) \
+	_(fragment) \
+	_(runt) \
+	_(unknown_remote) \
+	_(not_vtep)
+/* clang-format on */
 
 struct vs_underlay {
 	struct vs_port *via;
