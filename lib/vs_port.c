@@ -296,6 +296,19 @@ l2_build(const struct vs_port_keys *k, int socket)
 		c->allowed[i] = vs_fdb_key(k->allowed[i], 0);
 	c->plain = !c->access && !c->native && !c->trunk_list && !c->max_macs &&
 		!c->flood_pps && !c->nb_allowed;
+	if (c->access) {
+		c->in_vid = c->access;
+		c->out_vid = c->access;
+	} else if (c->native) {
+		c->in_vid = c->native;
+		c->out_vid = -1;
+	} else if (c->trunk_list) {
+		c->in_vid = vs_l2_trunk_has(c, 0) ? 0 : -1;
+		c->out_vid = -1;
+	} else {
+		c->in_vid = 0;
+		c->out_vid = 0;
+	}
 	return c;
 }
 
