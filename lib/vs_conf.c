@@ -86,7 +86,157 @@ valid_name(const char *s)
 	return 1;
 }
 
-const char vs_conf_port_keys_help[] = "offloads=on|off, mtu=N";
+const char vs_conf_port_keys_help[] =
+	"offloads=on|off, mtu=N, vlan=N, trunks=N[-M][:...], native=N, max-macs=N, allowed-macs=MAC[+MAC...], flood-pps=N";
+
+/* A VLAN id 1..4094 or "none" (0). */
+static int
+parse_vlan(const char *val, uint16_t *out)
+{
+	uint32_t v;
+
+	if (strcmp(val, "none") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (parse_u32(val, 1, VS_VLAN_MAX, &v) < 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* "10-20:30": VLAN ids 0..4094, ranges with '-', joined by ':'. */
+static int
+parse_trunks(const char *val, uint64_t *bits)
+{
+	char buf[256], *tok, *save = NULL;
+
+	memset(bits, 0, 64 * sizeof(uint64_t));
+	if (strlen(val) >= sizeof(buf) || *val == '\0')
+		return -EINVAL;
+	strcpy(buf, val);
+	for (tok = strtok_r(buf, ":", &save); tok;
+	     tok = strtok_r(NULL, ":", &save)) {
+		char *dash = strchr(tok, '-');
+		uint32_t lo, hi, v;
+
+		if (dash != NULL)
+			*dash = '\0';
+		if (parse_u32(tok, 0, VS_VLAN_MAX, &lo) < 0)
+			return -EINVAL;
+		hi = lo;
+		if (dash != NULL &&
+		    (parse_u32(dash + 1, 0, VS_VLAN_MAX, &hi) < 0 || hi < lo))
+			return -EINVAL;
+		for (v = lo; v <= hi; v++)
+			bits[v / 64] |= 1ull << (v % 64);
+	}
+	/* "1::2" or a trailing ':' leave nothing out: strtok skips them. */
+	return val[strlen(val) - 1] == ':' || strstr(val, "::") || *val == ':'
+		? -EINVAL
+		: 0;
+}
+
+void
+vs_conf_trunks_fmt(const uint64_t *bits, char *buf, size_t len)
+{
+	size_t off = 0;
+	uint32_t v = 0, e;
+
+	buf[0] = '\0';
+	while (v <= VS_VLAN_MAX && off < len) {
+		if (!(bits[v / 64] & (1ull << (v % 64)))) {
+			v++;
+			continue;
+		}
+		for (e = v; e + 1 <= VS_VLAN_MAX &&
+		     (bits[(e + 1) / 64] & (1ull << ((e + 1) % 64)));
+		     e++)
+			;
+		if (e == v)
+			off += snprintf(buf + off, len - off, "%s%u",
+					off ? ":" : "", v);
+		else
+			off += snprintf(buf + off, len - off, "%s%u-%u",
+					off ? ":" : "", v, e);
+		v = e + 1;
+	}
+}
+
+/* "02:00:00:00:00:01+02:00:00:00:00:02", or "none". */
+static int
+parse_macs(const char *val, struct vs_port_keys *k)
+{
+	const char *s = val;
+	unsigned int b[6];
+	int n;
+
+	k->nb_allowed = 0;
+	if (strcmp(val, "none") == 0)
+		return 0;
+	for (;;) {
+		if (k->nb_allowed >= VS_MAX_ALLOWED_MACS)
+			return -EINVAL;
+		n = 0;
+		if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2],
+			   &b[3], &b[4], &b[5], &n) != 6 ||
+		    n != 17)
+			return -EINVAL;
+		for (int i = 0; i < 6; i++)
+			k->allowed[k->nb_allowed][i] = b[i];
+		k->nb_allowed++;
+		s += n;
+		if (*s == '\0')
+			return 0;
+		if (*s != '+')
+			return -EINVAL;
+		s++;
+	}
+}
+
+void
+vs_conf_port_keys_merge(struct vs_port_keys *to,
+			const struct vs_port_keys *from)
+{
+	if (from->given & VS_KEY_OFFLOADS)
+		to->no_offloads = from->no_offloads;
+	if (from->given & VS_KEY_MTU)
+		to->mtu = from->mtu;
+	if (from->given & VS_KEY_VLAN)
+		to->vlan = from->vlan;
+	if (from->given & VS_KEY_TRUNKS) {
+		to->trunk_list = from->trunk_list;
+		memcpy(to->trunks, from->trunks, sizeof(to->trunks));
+	}
+	if (from->given & VS_KEY_NATIVE)
+		to->native = from->native;
+	if (from->given & VS_KEY_MAX_MACS)
+		to->max_macs = from->max_macs;
+	if (from->given & VS_KEY_ALLOWED_MACS) {
+		to->nb_allowed = from->nb_allowed;
+		memcpy(to->allowed, from->allowed, sizeof(to->allowed));
+	}
+	if (from->given & VS_KEY_FLOOD_PPS)
+		to->flood_pps = from->flood_pps;
+	to->given |= from->given;
+}
+
+int
+vs_conf_port_keys_check(const struct vs_port_keys *k, const char *where,
+			char *err, size_t errlen)
+{
+	if (k->vlan && k->trunk_list)
+		return fail(
+			err, errlen,
+			"%svlan= and trunks= exclude each other (an access port is in one VLAN)",
+			where);
+	if (k->vlan && k->native)
+		return fail(
+			err, errlen,
+			"%svlan= and native= exclude each other (native= is for trunks)",
+			where);
+	return 0;
+}
 
 /*
  * The keys every port takes (struct vs_port_keys). Returns 0, -ENOENT for
@@ -116,6 +266,57 @@ port_key(struct vs_port_keys *k, const char *key, const char *val,
 				    where, val, VS_MTU_MIN, VS_MTU_MAX);
 		k->mtu = v;
 		k->given |= VS_KEY_MTU;
+		return 0;
+	}
+	if (strcmp(key, "vlan") == 0 || strcmp(key, "native") == 0) {
+		bool native = key[0] == 'n';
+
+		if (parse_vlan(val, native ? &k->native : &k->vlan) < 0)
+			return fail(err, errlen,
+				    "%sinvalid %s '%s' (1..%d or none)", where,
+				    key, val, VS_VLAN_MAX);
+		k->given |= native ? VS_KEY_NATIVE : VS_KEY_VLAN;
+		return 0;
+	}
+	if (strcmp(key, "trunks") == 0) {
+		k->trunk_list = strcmp(val, "none") != 0;
+		if (k->trunk_list && parse_trunks(val, k->trunks) < 0)
+			return fail(
+				err, errlen,
+				"%sinvalid trunks '%s' (VLAN ids 0..%d and ranges N-M joined by ':', e.g. 10-20:30, or none)",
+				where, val, VS_VLAN_MAX);
+		if (!k->trunk_list)
+			memset(k->trunks, 0, sizeof(k->trunks));
+		k->given |= VS_KEY_TRUNKS;
+		return 0;
+	}
+	if (strcmp(key, "max-macs") == 0) {
+		if (parse_u32(val, 0, VS_MAX_FDB_SIZE, &v) < 0)
+			return fail(
+				err, errlen,
+				"%sinvalid max-macs '%s' (0..%u, 0: no limit)",
+				where, val, VS_MAX_FDB_SIZE);
+		k->max_macs = v;
+		k->given |= VS_KEY_MAX_MACS;
+		return 0;
+	}
+	if (strcmp(key, "allowed-macs") == 0) {
+		if (parse_macs(val, k) < 0)
+			return fail(
+				err, errlen,
+				"%sinvalid allowed-macs '%s' (up to %d MACs xx:xx:xx:xx:xx:xx joined by '+', or none)",
+				where, val, VS_MAX_ALLOWED_MACS);
+		k->given |= VS_KEY_ALLOWED_MACS;
+		return 0;
+	}
+	if (strcmp(key, "flood-pps") == 0) {
+		if (parse_u32(val, 0, 100000000, &v) < 0)
+			return fail(
+				err, errlen,
+				"%sinvalid flood-pps '%s' (0..100000000, 0: no limit)",
+				where, val);
+		k->flood_pps = v;
+		k->given |= VS_KEY_FLOOD_PPS;
 		return 0;
 	}
 	return -ENOENT;
@@ -200,7 +401,8 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 				spec, tok, vs_conf_port_keys_help);
 		}
 	}
-	return 0;
+	snprintf(where, sizeof(where), "--vhost '%s': ", spec);
+	return vs_conf_port_keys_check(&vc->keys, where, err, errlen);
 }
 
 static int
@@ -263,18 +465,7 @@ vs_conf_parse_port(struct vs_port_conf *pc, const char *spec, char *err,
 	if (pc->keys.given == 0)
 		return fail(err, errlen, "%sno key given (%s)", where,
 			    vs_conf_port_keys_help);
-	return 0;
-}
-
-/* Keys given in @p from override those of @p to. */
-static void
-merge_keys(struct vs_port_keys *to, const struct vs_port_keys *from)
-{
-	if (from->given & VS_KEY_OFFLOADS)
-		to->no_offloads = from->no_offloads;
-	if (from->given & VS_KEY_MTU)
-		to->mtu = from->mtu;
-	to->given |= from->given;
+	return vs_conf_port_keys_check(&pc->keys, where, err, errlen);
 }
 
 /* A second --port for the same port adds to the first. */
@@ -286,7 +477,7 @@ add_port(struct vs_conf *conf, const struct vs_port_conf *pc, char *err,
 
 	for (i = 0; i < conf->nb_port; i++)
 		if (strcmp(conf->port[i].port, pc->port) == 0) {
-			merge_keys(&conf->port[i].keys, &pc->keys);
+			vs_conf_port_keys_merge(&conf->port[i].keys, &pc->keys);
 			return 0;
 		}
 	if (conf->nb_port >= VS_MAX_PORT_CONF)
@@ -490,6 +681,9 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 						   vs_conf_port_keys_help);
 			}
 			if (ret == 0)
+				ret = vs_conf_port_keys_check(&pc.keys, where,
+							      err, errlen);
+			if (ret == 0)
 				ret = add_port(conf, &pc, err, errlen);
 			continue;
 		}
@@ -554,6 +748,9 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		if (ret == 0 && vc.path[0] == '\0')
 			ret = fail(err, errlen, "%smissing key 'path'", where);
+		if (ret == 0)
+			ret = vs_conf_port_keys_check(&vc.keys, where, err,
+						      errlen);
 		if (ret == 0)
 			ret = add_vhost(conf, &vc, err, errlen);
 	}

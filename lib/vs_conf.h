@@ -24,11 +24,28 @@
  */
 #define VS_KEY_OFFLOADS (1u << 0)
 #define VS_KEY_MTU (1u << 1)
+#define VS_KEY_VLAN (1u << 2)
+#define VS_KEY_TRUNKS (1u << 3)
+#define VS_KEY_NATIVE (1u << 4)
+#define VS_KEY_MAX_MACS (1u << 5)
+#define VS_KEY_ALLOWED_MACS (1u << 6)
+#define VS_KEY_FLOOD_PPS (1u << 7)
+
+#define VS_VLAN_MAX 4094
+#define VS_MAX_ALLOWED_MACS 16
 
 struct vs_port_keys {
 	uint32_t given; /**< VS_KEY_* present */
 	bool no_offloads; /**< offloads=off: no checksum/segmentation offload */
 	uint16_t mtu; /**< mtu=N; vhost 0: the guest's (VIRTIO_NET_F_MTU) */
+	uint16_t vlan; /**< vlan=N: access port of VLAN N; 0 none */
+	bool trunk_list; /**< trunks= given a list (else every VLAN) */
+	uint64_t trunks[64]; /**< bit per VLAN id 0..4095 */
+	uint16_t native; /**< native=N; 0 none */
+	uint32_t max_macs; /**< 0: no limit */
+	uint16_t nb_allowed; /**< allowed-macs=; 0: any source */
+	uint8_t allowed[VS_MAX_ALLOWED_MACS][6];
+	uint32_t flood_pps; /**< 0: no storm control */
 };
 
 /** One --vhost PATH[,client][,queues=N][,name=NAME][,KEY=VAL...]. */
@@ -117,7 +134,21 @@ int vs_conf_parse_port(struct vs_port_conf *pc, const char *spec, char *err,
 int vs_conf_port_key(struct vs_port_keys *keys, const char *kv,
 		     const char *where, char *err, size_t errlen);
 
-/** The port keys, for messages: "offloads=on|off, mtu=N". */
+/**
+ * Check the VLAN keys of @p keys go together (vlan= excludes trunks= and
+ * native=). @return 0, or -EINVAL with a reason in @p err.
+ */
+int vs_conf_port_keys_check(const struct vs_port_keys *keys, const char *where,
+			    char *err, size_t errlen);
+
+/** Keys given in @p from replace those of @p to. */
+void vs_conf_port_keys_merge(struct vs_port_keys *to,
+			     const struct vs_port_keys *from);
+
+/** Print a trunk list as "10-20:30" into @p buf. */
+void vs_conf_trunks_fmt(const uint64_t *trunks, char *buf, size_t len);
+
+/** The port keys, for messages: "offloads=on|off, mtu=N, ...". */
 extern const char vs_conf_port_keys_help[];
 
 /** The usage text, for --help. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * MAC table on rte_hash. The port of a MAC is the key's data in the hash
+ * MAC table on rte_hash, keyed by (VLAN, MAC): one 64-bit key, the MAC in
+ * its low 48 bits and the VLAN id above (vs_fdb_key()). The port of a key is the key's data in the hash
  * (rte_hash_add_key_data), so a reader gets the key and its port from one
  * lookup: rte_hash stores the data into the key's entry before it publishes
  * the key (a release store of the bucket's key index; readers load it with
@@ -11,6 +12,7 @@
  * plain store and never calls a hash writer for a MAC it already knows.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -74,41 +76,41 @@ fdb_data_static(const void *d)
  * decides where a frame goes: that is the key's data.
  */
 struct fdb_slot {
-	struct rte_ether_addr mac;
-	_Atomic uint8_t in_use;
+	uint64_t key;
+	/*
+	 * The port the entry is counted on, | FDB_SLOT_USED; 0 when free.
+	 * Swapped atomically, so the per-port counts (max-macs) stay exact
+	 * whichever lcores add, move and delete.
+	 */
+	_Atomic uint32_t owner;
 	_Atomic uint64_t seen;
 };
 
-/*
- * A MAC as one 48-bit integer. Keys are MACs in frame data, at any
- * alignment: memcpy, never a cast (rte_hash_crc's 4-byte loads of such a
- * key are misaligned, undefined behaviour).
- */
-static inline uint64_t
-mac_u64(const void *mac)
-{
-	uint32_t hi;
-	uint16_t lo;
+#define FDB_SLOT_USED (1u << 16)
 
-	memcpy(&hi, mac, 4);
-	memcpy(&lo, (const uint8_t *)mac + 4, 2);
-	return (uint64_t)hi | (uint64_t)lo << 32;
+static inline uint64_t
+key_load(const void *k)
+{
+	uint64_t v;
+
+	memcpy(&v, k, sizeof(v));
+	return v;
 }
 
 static uint32_t
-mac_hash(const void *key, uint32_t len __rte_unused, uint32_t init)
+key_hash(const void *key, uint32_t len __rte_unused, uint32_t init)
 {
-	return rte_hash_crc_8byte(mac_u64(key), init);
+	return rte_hash_crc_8byte(key_load(key), init);
 }
 
 /*
- * rte_hash has inline compares for 16..128-byte keys only; a 6-byte key
+ * rte_hash has inline compares for 16..128-byte keys only; an 8-byte key
  * would go to libc memcmp() through the PLT for every compare.
  */
 static int
-mac_cmp(const void *a, const void *b, size_t len __rte_unused)
+key_cmp(const void *a, const void *b, size_t len __rte_unused)
 {
-	return mac_u64(a) != mac_u64(b);
+	return key_load(a) != key_load(b);
 }
 
 static struct {
@@ -124,7 +126,27 @@ static struct {
 	 * wait in the RCU defer queue.
 	 */
 	_Atomic uint32_t used;
+	/* Entries per port (max-macs). */
+	_Atomic uint32_t port_macs[VS_MAX_PORTS];
 } fdb;
+
+/* Account slot @p s to @p owner (port | FDB_SLOT_USED, or 0: free). */
+static void
+slot_own(struct fdb_slot *s, uint32_t owner)
+{
+	uint32_t old = atomic_exchange(&s->owner, owner);
+
+	if (old == owner)
+		return;
+	if (old & FDB_SLOT_USED)
+		atomic_fetch_sub(&fdb.port_macs[old & 0xffff], 1);
+	else
+		atomic_fetch_add(&fdb.used, 1);
+	if (owner & FDB_SLOT_USED)
+		atomic_fetch_add(&fdb.port_macs[owner & 0xffff], 1);
+	else
+		atomic_fetch_sub(&fdb.used, 1);
+}
 
 int
 vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr)
@@ -132,8 +154,8 @@ vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr)
 	struct rte_hash_parameters hp = {
 		.name = "vs_fdb",
 		.entries = size,
-		.key_len = RTE_ETHER_ADDR_LEN,
-		.hash_func = mac_hash,
+		.key_len = sizeof(uint64_t),
+		.hash_func = key_hash,
 		.socket_id = SOCKET_ID_ANY,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
 			RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD,
@@ -147,7 +169,7 @@ vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr)
 	fdb.h = rte_hash_create(&hp);
 	if (fdb.h == NULL)
 		return -rte_errno;
-	rte_hash_set_cmp_func(fdb.h, mac_cmp);
+	rte_hash_set_cmp_func(fdb.h, key_cmp);
 	if (qsbr != NULL && rte_hash_rcu_qsbr_add(fdb.h, &rcu) != 0) {
 		FDB_LOG(ERR, "cannot attach RCU to the MAC table: %s\n",
 			rte_strerror(rte_errno));
@@ -193,18 +215,19 @@ vs_fdb_get_aging(void)
 }
 
 void
-vs_fdb_lookup_bulk(const struct rte_ether_addr **macs, uint16_t n,
-		   uint16_t *ports)
+vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint16_t *ports)
 {
+	const void *kp[RTE_HASH_LOOKUP_BULK_MAX];
 	void *data[RTE_HASH_LOOKUP_BULK_MAX];
 	uint64_t hits;
 	uint16_t i, done, chunk;
 
 	for (done = 0; done < n; done += chunk) {
 		chunk = RTE_MIN(n - done, RTE_HASH_LOOKUP_BULK_MAX);
-		if (rte_hash_lookup_bulk_data(fdb.h,
-					      (const void **)(macs + done),
-					      chunk, &hits, data) < 0)
+		for (i = 0; i < chunk; i++)
+			kp[i] = &keys[done + i];
+		if (rte_hash_lookup_bulk_data(fdb.h, kp, chunk, &hits, data) <
+		    0)
 			hits = 0;
 		for (i = 0; i < chunk; i++)
 			ports[done + i] = hits & (1ull << i)
@@ -218,38 +241,46 @@ vs_fdb_lookup_bulk(const struct rte_ether_addr **macs, uint16_t n,
  * for ageing. The data is in the key's entry before the key is visible.
  */
 static int
-fdb_add(const struct rte_ether_addr *mac, void *data, uint64_t now)
+fdb_add(uint64_t key, void *data, uint64_t now)
 {
 	struct fdb_slot *s;
 	int32_t pos;
 	int ret;
 
-	ret = rte_hash_add_key_data(fdb.h, mac, data);
+	ret = rte_hash_add_key_data(fdb.h, &key, data);
 	if (ret < 0)
 		return ret;
 	/*
 	 * Only the control side deletes, so the key is there unless a
 	 * command removed it in between (then there is nothing to note).
 	 */
-	pos = rte_hash_lookup(fdb.h, mac);
+	pos = rte_hash_lookup(fdb.h, &key);
 	if (pos < 0)
 		return 0;
 	s = &fdb.slots[pos];
-	s->mac = *mac;
+	s->key = key;
 	atomic_store_explicit(&s->seen, now, memory_order_relaxed);
-	if (!atomic_exchange(&s->in_use, 1))
-		atomic_fetch_add(&fdb.used, 1);
+	slot_own(s, FDB_SLOT_USED | fdb_data_port(data));
 	return 0;
 }
 
-void
-vs_fdb_learn(const struct rte_ether_addr *mac, uint16_t port, uint64_t now)
+/* Whether @p port may hold one more entry under a limit of @p max. */
+static inline bool
+room_for(uint16_t port, uint32_t max)
+{
+	return max == 0 ||
+		atomic_load_explicit(&fdb.port_macs[port],
+				     memory_order_relaxed) < max;
+}
+
+int
+vs_fdb_learn(uint64_t key, uint16_t port, uint64_t now, uint32_t max)
 {
 	struct fdb_slot *s;
 	void *d;
 	int32_t pos;
 
-	pos = rte_hash_lookup_data(fdb.h, mac, &d);
+	pos = rte_hash_lookup_data(fdb.h, &key, &d);
 	if (likely(pos >= 0)) {
 		if (unlikely(fdb_data_port(d) != port) && !fdb_data_static(d)) {
 			/*
@@ -258,18 +289,32 @@ vs_fdb_learn(const struct rte_ether_addr *mac, uint16_t port, uint64_t now)
 			 * writer lock (rte_hash looks for the key before it
 			 * takes a free position, so a full table is no bar).
 			 */
-			fdb_add(mac, fdb_data(port, false), now);
-			return;
+			if (!room_for(port, max))
+				return -ENOSPC;
+			fdb_add(key, fdb_data(port, false), now);
+			return 0;
 		}
 		s = &fdb.slots[pos];
 		if (now - atomic_load_explicit(&s->seen, memory_order_relaxed) >
 		    fdb.touch_tsc)
 			atomic_store_explicit(&s->seen, now,
 					      memory_order_relaxed);
-		return;
+		return 0;
 	}
-	/* Full: the frame still floods; ageing makes room. */
-	fdb_add(mac, fdb_data(port, false), now);
+	/*
+	 * Over the port's limit: not learned, nobody else's entry goes.
+	 * Full table: the frame still floods; ageing makes room.
+	 */
+	if (!room_for(port, max))
+		return -ENOSPC;
+	fdb_add(key, fdb_data(port, false), now);
+	return 0;
+}
+
+uint32_t
+vs_fdb_port_count(uint16_t port)
+{
+	return port < VS_MAX_PORTS ? atomic_load(&fdb.port_macs[port]) : 0;
 }
 
 /*
@@ -279,7 +324,7 @@ vs_fdb_learn(const struct rte_ether_addr *mac, uint16_t port, uint64_t now)
 static bool
 slot_data(uint32_t pos, void **d)
 {
-	return rte_hash_lookup_data(fdb.h, &fdb.slots[pos].mac, d) ==
+	return rte_hash_lookup_data(fdb.h, &fdb.slots[pos].key, d) ==
 		(int32_t)pos;
 }
 
@@ -289,9 +334,8 @@ slot_del(uint32_t pos)
 {
 	struct fdb_slot *s = &fdb.slots[pos];
 
-	if (atomic_exchange(&s->in_use, 0))
-		atomic_fetch_sub(&fdb.used, 1);
-	rte_hash_del_key(fdb.h, &s->mac);
+	slot_own(s, 0);
+	rte_hash_del_key(fdb.h, &s->key);
 }
 
 /*
@@ -320,7 +364,8 @@ vs_fdb_age(uint64_t now)
 		struct fdb_slot *s = &fdb.slots[i];
 		void *d;
 
-		if (!atomic_load_explicit(&s->in_use, memory_order_acquire))
+		if (!(atomic_load_explicit(&s->owner, memory_order_acquire) &
+		      FDB_SLOT_USED))
 			continue;
 		if (now - atomic_load_explicit(&s->seen, memory_order_relaxed) <
 		    fdb.aging_tsc)
@@ -332,9 +377,8 @@ vs_fdb_age(uint64_t now)
 		 */
 		if (!slot_data(i, &d) || fdb_data_static(d))
 			continue;
-		FDB_LOG(DEBUG,
-			"aged out " RTE_ETHER_ADDR_PRT_FMT " on port %u\n",
-			RTE_ETHER_ADDR_BYTES(&s->mac),
+		FDB_LOG(DEBUG, "aged out %012" PRIx64 " vlan %u on port %u\n",
+			s->key & VS_FDB_MAC_MASK, (unsigned int)(s->key >> 48),
 			(unsigned int)fdb_data_port(d));
 		slot_del(i);
 		n++;
@@ -354,7 +398,8 @@ vs_fdb_flush(uint16_t port)
 		struct fdb_slot *s = &fdb.slots[i];
 		void *d;
 
-		if (!atomic_load_explicit(&s->in_use, memory_order_acquire))
+		if (!(atomic_load_explicit(&s->owner, memory_order_acquire) &
+		      FDB_SLOT_USED))
 			continue;
 		if (port != VS_PORT_INVALID &&
 		    (!slot_data(i, &d) || fdb_data_port(d) != port))
@@ -366,28 +411,32 @@ vs_fdb_flush(uint16_t port)
 }
 
 int
-vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t port)
+vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t vlan,
+		  uint16_t port)
 {
 	int ret;
 
-	if (rte_is_multicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
+	if (rte_is_multicast_ether_addr(mac) || rte_is_zero_ether_addr(mac) ||
+	    vlan > 4095)
 		return -EINVAL;
 	if (!writer_ok())
 		return -EPERM;
-	ret = fdb_add(mac, fdb_data(port, true), rte_get_tsc_cycles());
+	ret = fdb_add(vs_fdb_key(mac, vlan), fdb_data(port, true),
+		      rte_get_tsc_cycles());
 	if (ret < 0)
 		return ret == -ENOSPC ? -ENOSPC : -EINVAL;
 	return 0;
 }
 
 int
-vs_fdb_del(const struct rte_ether_addr *mac)
+vs_fdb_del(const struct rte_ether_addr *mac, uint16_t vlan)
 {
+	uint64_t key = vs_fdb_key(mac, vlan);
 	int32_t pos;
 
 	if (!writer_ok())
 		return -EPERM;
-	pos = rte_hash_lookup(fdb.h, mac);
+	pos = rte_hash_lookup(fdb.h, &key);
 	if (pos < 0)
 		return -ENOENT;
 	slot_del(pos);
@@ -407,10 +456,12 @@ vs_fdb_walk(uint16_t port,
 		struct fdb_slot *s = &fdb.slots[i];
 		void *d;
 
-		if (!atomic_load_explicit(&s->in_use, memory_order_acquire) ||
+		if (!(atomic_load_explicit(&s->owner, memory_order_acquire) &
+		      FDB_SLOT_USED) ||
 		    !slot_data(i, &d))
 			continue;
-		e.mac = s->mac;
+		memcpy(&e.mac, &s->key, RTE_ETHER_ADDR_LEN);
+		e.vlan = s->key >> 48;
 		e.port_id = fdb_data_port(d);
 		if (e.port_id == VS_PORT_INVALID)
 			continue;

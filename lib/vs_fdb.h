@@ -22,12 +22,16 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_ether.h>
 #include <rte_rcu_qsbr.h>
 
+#include "vs_port.h"
+
 struct vs_fdb_entry_info {
 	struct rte_ether_addr mac;
+	uint16_t vlan;
 	uint16_t port_id;
 	bool is_static;
 	uint32_t age_s; /**< Seconds since last seen. */
@@ -44,20 +48,42 @@ struct vs_fdb_entry_info {
 int vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr);
 void vs_fdb_fini(void);
 
-/**
- * Look up @p n destination MACs; ports[i] is the port or VS_PORT_INVALID.
- * Datapath; any lcore.
- */
-void vs_fdb_lookup_bulk(const struct rte_ether_addr **macs, uint16_t n,
-			uint16_t *ports);
+#define VS_FDB_MAC_MASK (((uint64_t)1 << 48) - 1)
 
 /**
- * Learn @p mac on @p port at TSC @p now. Datapath; any lcore.
+ * The table's key of @p mac (in frame data, any alignment) in VLAN
+ * @p vlan: the MAC's six bytes as they are in memory in the low 48 bits,
+ * so bit 0 is the group (multicast) bit, and the VLAN id above.
+ */
+static inline uint64_t
+vs_fdb_key(const void *mac, uint16_t vlan)
+{
+	uint32_t hi;
+	uint16_t lo;
+
+	memcpy(&hi, mac, 4);
+	memcpy(&lo, (const uint8_t *)mac + 4, 2);
+	return (uint64_t)hi | (uint64_t)lo << 32 | (uint64_t)vlan << 48;
+}
+
+/**
+ * Look up @p n keys (vs_fdb_key()); ports[i] is the port or
+ * VS_PORT_INVALID. Datapath; any lcore.
+ */
+void vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint16_t *ports);
+
+/**
+ * Learn @p key on @p port at TSC @p now. Datapath; any lcore.
  * An entry already right costs one lookup and, at most every
  * VS_FDB_TOUCH_US, one store.
+ * @param max  the port's max-macs, 0 for no limit: a port holding that
+ *   many entries learns no new one (and takes no MAC over from another).
+ * @return 0, or -ENOSPC when @p max stopped it.
  */
-void vs_fdb_learn(const struct rte_ether_addr *mac, uint16_t port,
-		  uint64_t now);
+int vs_fdb_learn(uint64_t key, uint16_t port, uint64_t now, uint32_t max);
+
+/** Entries on @p port. */
+uint32_t vs_fdb_port_count(uint16_t port);
 
 /** Remove entries older than the ageing time. Control thread. */
 unsigned int vs_fdb_age(uint64_t now);
@@ -73,10 +99,11 @@ uint32_t vs_fdb_get_aging(void);
  * Add a static entry (never aged, never moved by learning).
  * @return 0, -ENOSPC, -EINVAL, -EPERM (a thread without an lcore id).
  */
-int vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t port);
+int vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t vlan,
+		      uint16_t port);
 
 /** @return 0, -ENOENT, or -EPERM (a thread without an lcore id). */
-int vs_fdb_del(const struct rte_ether_addr *mac);
+int vs_fdb_del(const struct rte_ether_addr *mac, uint16_t vlan);
 
 /**
  * Walk the table: @p cb is called for each entry (of @p port only, unless

@@ -23,9 +23,10 @@ entry_json(const struct vs_fdb_entry_info *e, void *arg)
 		 e->mac.addr_bytes[2], e->mac.addr_bytes[3],
 		 e->mac.addr_bytes[4], e->mac.addr_bytes[5]);
 	json_array_append_new(arg,
-			      json_pack("{s:s, s:i, s:s, s:s, s:i}", "mac", mac,
-					"port_id", e->port_id, "port",
-					p ? p->name : "?", "type",
+			      json_pack("{s:s, s:i, s:i, s:s, s:s, s:i}", "mac",
+					mac, "vlan", e->vlan, "port_id",
+					e->port_id, "port", p ? p->name : "?",
+					"type",
 					e->is_static ? "static" : "learned",
 					"age", e->age_s));
 }
@@ -57,6 +58,23 @@ parse_mac(const char *s, struct rte_ether_addr *mac, char *err, size_t errlen)
 	return 0;
 }
 
+/* An optional VLAN id argument, 0..4095; 0 when absent. */
+static int
+opt_vlan(int argc, const char *const *argv, int i, uint16_t *vlan, char *err,
+	 size_t errlen)
+{
+	unsigned long v;
+
+	*vlan = 0;
+	if (argc <= i)
+		return 0;
+	if (vs_cmd_parse_uint(argv[i], 4095, &v) != 0)
+		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
+				  "invalid VLAN '%s' (0..4095)", argv[i]);
+	*vlan = v;
+	return 0;
+}
+
 /* A front end on a thread EAL does not know: none does, by design. */
 static int
 no_lcore_id(char *err, size_t errlen)
@@ -85,15 +103,17 @@ cmd_fdb_add(int argc, const char *const *argv, json_t **res, char *err,
 	    size_t errlen)
 {
 	struct rte_ether_addr mac;
-	uint16_t port;
+	uint16_t port, vlan;
 	int ret;
 
 	ret = parse_mac(argv[0], &mac, err, errlen);
 	if (ret == 0)
 		ret = opt_port(argc, argv, 1, &port, err, errlen);
+	if (ret == 0)
+		ret = opt_vlan(argc, argv, 2, &vlan, err, errlen);
 	if (ret != 0)
 		return ret;
-	ret = vs_fdb_add_static(&mac, port);
+	ret = vs_fdb_add_static(&mac, vlan, port);
 	if (ret == -EPERM)
 		return no_lcore_id(err, errlen);
 	if (ret == -EINVAL)
@@ -104,8 +124,8 @@ cmd_fdb_add(int argc, const char *const *argv, json_t **res, char *err,
 	if (ret != 0)
 		return vs_cmd_err(err, errlen, VS_RPC_FAILED,
 				  "the MAC table is full");
-	*res = json_pack("{s:s, s:s, s:s}", "mac", argv[0], "port", argv[1],
-			 "type", "static");
+	*res = json_pack("{s:s, s:i, s:s, s:s}", "mac", argv[0], "vlan", vlan,
+			 "port", argv[1], "type", "static");
 	return 0;
 }
 
@@ -114,16 +134,20 @@ cmd_fdb_del(int argc, const char *const *argv, json_t **res, char *err,
 	    size_t errlen)
 {
 	struct rte_ether_addr mac;
+	uint16_t vlan;
 	int ret = parse_mac(argv[0], &mac, err, errlen);
 
+	if (ret == 0)
+		ret = opt_vlan(argc, argv, 1, &vlan, err, errlen);
 	if (ret != 0)
 		return ret;
-	ret = vs_fdb_del(&mac);
+	ret = vs_fdb_del(&mac, vlan);
 	if (ret == -EPERM)
 		return no_lcore_id(err, errlen);
 	if (ret != 0)
 		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
-				  "%s is not in the MAC table", argv[0]);
+				  "%s is not in the MAC table (VLAN %u)",
+				  argv[0], vlan);
 	*res = json_pack("{s:s}", "deleted", argv[0]);
 	return 0;
 }
@@ -173,9 +197,11 @@ cmd_fdb_info(int argc, const char *const *argv, json_t **res, char *err,
 static const struct vs_cmd fdb_cmds[] = {
 	{ "fdb/show", "[PORT]", "the MAC table (of one port)", 0, 1, "fdb",
 	  cmd_fdb_show },
-	{ "fdb/add", "MAC PORT", "a static entry: never aged or moved", 2, 2,
+	{ "fdb/add", "MAC PORT [VLAN]",
+	  "a static entry: never aged or moved (VLAN 0 unless given)", 2, 3,
 	  NULL, cmd_fdb_add },
-	{ "fdb/del", "MAC", "remove an entry", 1, 1, NULL, cmd_fdb_del },
+	{ "fdb/del", "MAC [VLAN]", "remove an entry (of VLAN 0 unless given)",
+	  1, 2, NULL, cmd_fdb_del },
 	{ "fdb/flush", "[PORT]", "remove every entry (of one port)", 0, 1, NULL,
 	  cmd_fdb_flush },
 	{ "fdb/aging", "[SEC]", "show or set the ageing time, 0 = never", 0, 1,

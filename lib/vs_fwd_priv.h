@@ -79,6 +79,14 @@ struct vs_txbuf {
 	struct rte_mbuf *pkts[VS_TXBUF];
 };
 
+/* Storm control of one ingress port on one lcore (vs_fwd.c storm_ok()). */
+struct vs_storm {
+	uint64_t tokens; /* TSC cycles of credit */
+	uint64_t last; /* TSC of the last refill */
+	uint64_t serial; /* the port it is for */
+	uint32_t pps; /* the flood-pps it was set up with */
+};
+
 struct vs_lcore {
 	unsigned int lcore_id;
 	unsigned int idx;
@@ -108,6 +116,7 @@ struct vs_lcore {
 	uint16_t nb_dirty;
 	uint16_t dirty[VS_MAX_PORTS];
 	struct vs_txbuf tx[VS_MAX_PORTS];
+	struct vs_storm storm[VS_MAX_PORTS];
 } __rte_cache_aligned;
 
 /* What vs_fwd_try_sleep() did. */

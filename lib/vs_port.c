@@ -13,6 +13,7 @@
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
 
+#include "vs_fdb.h"
 #include "vs_fwd.h"
 #include "vs_port_priv.h"
 
@@ -160,6 +161,7 @@ vs_port_alloc(enum vs_port_kind kind, const char *name,
 	strlcpy(p->name, name, sizeof(p->name));
 	atomic_init(&p->enabled, true);
 	atomic_init(&p->link_up, false);
+	atomic_init(&p->l2, &vs_l2_plain);
 	for (q = 0; q < VS_PORT_MAX_QUEUES; q++) {
 		rte_spinlock_init(&p->tx_lock[q]);
 		atomic_init(&p->rxq_owner[q], -1);
@@ -236,6 +238,8 @@ vs_port_unregister(struct vs_port *port)
 	vs_fwd_synchronize();
 	if (port->ops->destroy != NULL)
 		port->ops->destroy(port);
+	if (atomic_load(&port->l2) != &vs_l2_plain)
+		rte_free((void *)(uintptr_t)atomic_load(&port->l2));
 	rte_free(port);
 }
 
@@ -261,13 +265,53 @@ vs_port_set_enabled(struct vs_port *port, bool enable)
 	vs_fwd_synchronize();
 }
 
+const struct vs_l2 vs_l2_plain = { .plain = true };
+
+#define VS_KEYS_L2 \
+	(VS_KEY_VLAN | VS_KEY_TRUNKS | VS_KEY_NATIVE | VS_KEY_MAX_MACS | \
+	 VS_KEY_ALLOWED_MACS | VS_KEY_FLOOD_PPS)
+#define VS_KEYS_MEMBERSHIP (VS_KEY_VLAN | VS_KEY_TRUNKS | VS_KEY_NATIVE)
+
+/* The datapath's form of the keys; NULL (rte_errno) without memory. */
+static struct vs_l2 *
+l2_build(const struct vs_port_keys *k, int socket)
+{
+	struct vs_l2 *c;
+	uint16_t i;
+
+	c = rte_zmalloc_socket("vs_l2", sizeof(*c), RTE_CACHE_LINE_SIZE,
+			       socket);
+	if (c == NULL)
+		c = rte_zmalloc("vs_l2", sizeof(*c), RTE_CACHE_LINE_SIZE);
+	if (c == NULL)
+		return NULL;
+	c->access = k->vlan;
+	c->native = k->native;
+	c->trunk_list = k->trunk_list;
+	memcpy(c->trunks, k->trunks, sizeof(c->trunks));
+	c->max_macs = k->max_macs;
+	c->flood_pps = k->flood_pps;
+	c->nb_allowed = k->nb_allowed;
+	for (i = 0; i < k->nb_allowed; i++)
+		c->allowed[i] = vs_fdb_key(k->allowed[i], 0);
+	c->plain = !c->access && !c->native && !c->trunk_list && !c->max_macs &&
+		!c->flood_pps && !c->nb_allowed;
+	return c;
+}
+
 int
 vs_port_set_keys(struct vs_port *p, const struct vs_port_keys *k, char *err,
 		 size_t errlen)
 {
+	struct vs_port_keys merged = p->keys;
+	const struct vs_l2 *old;
+	struct vs_l2 *c = NULL;
 	int ret;
 
 	/* Check everything first: a refused request changes nothing. */
+	vs_conf_port_keys_merge(&merged, k);
+	if (vs_conf_port_keys_check(&merged, "", err, errlen) < 0)
+		return -EINVAL;
 	if ((k->given & VS_KEY_OFFLOADS) && p->kind == VS_PORT_VHOST &&
 	    k->no_offloads != p->ol_off) {
 		snprintf(
@@ -276,11 +320,19 @@ vs_port_set_keys(struct vs_port *p, const struct vs_port_keys *k, char *err,
 			p->name);
 		return -ENOTSUP;
 	}
+	if (k->given & VS_KEYS_L2) {
+		c = l2_build(&merged, p->socket_id);
+		if (c == NULL) {
+			snprintf(err, errlen, "%s: out of memory", p->name);
+			return -ENOMEM;
+		}
+	}
 	if ((k->given & VS_KEY_MTU) && p->mtu != k->mtu) {
 		ret = p->ops->set_mtu ? p->ops->set_mtu(p, k->mtu) : -ENOTSUP;
 		if (ret < 0) {
 			snprintf(err, errlen, "%s: cannot set mtu %u: %s",
 				 p->name, k->mtu, rte_strerror(-ret));
+			rte_free(c);
 			return ret;
 		}
 	}
@@ -289,6 +341,31 @@ vs_port_set_keys(struct vs_port *p, const struct vs_port_keys *k, char *err,
 		atomic_store_explicit(&p->tx_ol, p->ol_off ? 0 : p->ol_capa,
 				      memory_order_relaxed);
 	}
+	if (c != NULL) {
+		bool moved = (k->given & VS_KEYS_MEMBERSHIP) &&
+			(merged.vlan != p->keys.vlan ||
+			 merged.native != p->keys.native ||
+			 merged.trunk_list != p->keys.trunk_list ||
+			 memcmp(merged.trunks, p->keys.trunks,
+				sizeof(merged.trunks)) != 0);
+
+		if (c->plain) {
+			rte_free(c);
+			c = (struct vs_l2 *)(uintptr_t)&vs_l2_plain;
+		}
+		old = atomic_exchange_explicit(&p->l2, c, memory_order_release);
+		/* No lcore reads the old settings after a grace period. */
+		vs_fwd_synchronize();
+		if (old != &vs_l2_plain)
+			rte_free((void *)(uintptr_t)old);
+		/*
+		 * Its MACs were learned in VLANs it may have left: forget
+		 * them (as OVS does when a port's tag changes).
+		 */
+		if (moved && p->id != VS_PORT_INVALID)
+			vs_fdb_flush(p->id);
+	}
+	p->keys = merged;
 	return 0;
 }
 
@@ -311,6 +388,8 @@ vs_port_info_get(const struct vs_port *port, struct vs_port_info *info)
 	info->offloads = !port->ol_off;
 	info->tx_ol = atomic_load(&port->tx_ol);
 	info->ol_capa = port->ol_capa;
+	info->keys = port->keys;
+	info->macs = port->id < VS_MAX_PORTS ? vs_fdb_port_count(port->id) : 0;
 	info->mtu = port->mtu;
 	if (port->ops->info != NULL)
 		port->ops->info(port, info);
@@ -337,6 +416,7 @@ vs_port_stats_get(const struct vs_port *port, struct vs_port_stats *st)
 		st->sw_csum += l->sw_csum;
 		st->sw_gso += l->sw_gso;
 		st->sw_gso_segs += l->sw_gso_segs;
+		st->mac_limit += l->mac_limit;
 	}
 	if (port->ops->stats != NULL)
 		port->ops->stats(port, st);

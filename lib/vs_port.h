@@ -43,7 +43,13 @@
 	_(MTU, "mtu", \
 	  "larger than the destination's MTU (and not a TSO frame)") \
 	_(OFFLOAD_ERROR, "offload_error", \
-	  "needs a checksum or segmentation but its headers do not parse")
+	  "needs a checksum or segmentation but its headers do not parse") \
+	_(VLAN_DENIED, "vlan_denied", \
+	  "its VLAN is not one of the port's (access port: tagged frame)") \
+	_(SRC_DENIED, "src_denied", \
+	  "source MAC not in the port's allowed-macs") \
+	_(STORM, "storm", \
+	  "broadcast, multicast or unknown unicast beyond the port's flood-pps")
 
 enum vs_drop {
 #define VS_DROP_ENUM(e, n, s) VS_DROP_##e,
@@ -76,6 +82,8 @@ struct vs_port_stats {
 	uint64_t sw_csum; /**< checksums completed for this destination */
 	uint64_t sw_gso; /**< TSO frames segmented for this destination */
 	uint64_t sw_gso_segs; /**< segments that made */
+	/** Frames whose source was not learned: max-macs reached. */
+	uint64_t mac_limit;
 };
 
 /** What port/list and port/show report. */
@@ -100,6 +108,8 @@ struct vs_port_info {
 	uint32_t tx_ol; /**< VS_OL_* the port takes as they are */
 	uint32_t ol_capa; /**< ethdev: VS_OL_* the device has */
 	uint16_t mtu; /**< 0: no limit known */
+	struct vs_port_keys keys; /**< as set: VLAN and security keys */
+	uint32_t macs; /**< MAC table entries on the port */
 };
 
 struct vs_port;

@@ -117,6 +117,36 @@ hex64(char *buf, size_t len, uint64_t v)
 	return buf;
 }
 
+/* The VLAN and security keys of a port, as port/show and port/set print. */
+static void
+keys_json(json_t *o, const struct vs_port_info *in)
+{
+	const struct vs_port_keys *k = &in->keys;
+	json_t *macs = json_array();
+	char b[1024];
+	uint16_t i;
+
+	json_object_set_new(o, "vlan",
+			    k->vlan ? json_integer(k->vlan) : json_null());
+	if (k->trunk_list) {
+		vs_conf_trunks_fmt(k->trunks, b, sizeof(b));
+		json_object_set_new(o, "trunks", json_string(b));
+	} else {
+		json_object_set_new(o, "trunks", json_null());
+	}
+	json_object_set_new(o, "native",
+			    k->native ? json_integer(k->native) : json_null());
+	json_object_set_new(o, "max_macs", json_integer(k->max_macs));
+	for (i = 0; i < k->nb_allowed; i++) {
+		snprintf(b, sizeof(b), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 k->allowed[i][0], k->allowed[i][1], k->allowed[i][2],
+			 k->allowed[i][3], k->allowed[i][4], k->allowed[i][5]);
+		json_array_append_new(macs, json_string(b));
+	}
+	json_object_set_new(o, "allowed_macs", macs);
+	json_object_set_new(o, "flood_pps", json_integer(k->flood_pps));
+}
+
 static json_t *
 port_json(const struct vs_port *p, bool detail)
 {
@@ -159,6 +189,9 @@ port_json(const struct vs_port *p, bool detail)
 	json_object_set_new(o, "tx_lock_contended",
 			    json_integer((json_int_t)in.tx_lock_contended));
 	json_object_set_new(o, "mtu", json_integer(in.mtu));
+	keys_json(o, &in);
+	json_object_set_new(o, "macs", json_integer(in.macs));
+	json_object_set_new(o, "mac_limit", json_integer(st.mac_limit));
 	{
 		json_t *ol = json_object(), *takes = json_array();
 
@@ -527,11 +560,15 @@ cmd_port_set(int argc, const char *const *argv, json_t **res, char *err,
 		if (ret < 0)
 			return VS_RPC_INVALID_PARAMS;
 	}
-	if (vs_port_set_keys(p, &k, err, errlen) < 0)
+	ret = vs_port_set_keys(p, &k, err, errlen);
+	if (ret == -EINVAL)
+		return VS_RPC_INVALID_PARAMS;
+	if (ret < 0)
 		return VS_RPC_FAILED;
 	vs_port_info_get(p, &in);
 	*res = json_pack("{s:i, s:s, s:s, s:i}", "id", in.id, "name", in.name,
 			 "offloads", in.offloads ? "on" : "off", "mtu", in.mtu);
+	keys_json(*res, &in);
 	return 0;
 }
 
@@ -543,8 +580,8 @@ static const struct vs_cmd port_cmds[] = {
 	  "one port in detail: counters, drops by reason, dirty log", 1, 1,
 	  "port", cmd_port_show },
 	{ "port/set", "PORT KEY=VAL...",
-	  "change a port's keys: offloads=on|off, mtu=N", 2, 16, NULL,
-	  cmd_port_set },
+	  "change a port's keys: offloads=on|off, mtu=N, vlan=N, trunks=LIST, native=N, max-macs=N, allowed-macs=MAC+MAC, flood-pps=N",
+	  2, 16, NULL, cmd_port_set },
 	{ "port/enable", "PORT", "resume a port's rings", 1, 1, NULL,
 	  cmd_port_enable },
 	{ "port/disable", "PORT",

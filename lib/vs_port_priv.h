@@ -37,6 +37,7 @@ struct vs_port_lstats {
 	uint64_t sw_csum;
 	uint64_t sw_gso;
 	uint64_t sw_gso_segs;
+	uint64_t mac_limit;
 } __rte_cache_aligned;
 
 struct vs_port_ops {
@@ -87,6 +88,54 @@ struct vs_port_ops {
 	/* Set the MTU (port/set mtu=); returns 0 or -errno. */
 	int (*set_mtu)(struct vs_port *p, uint16_t mtu);
 };
+
+/*
+ * A port's VLAN membership and port security (vs_port_set_keys()): built
+ * whole, published with one pointer store, freed after a grace period;
+ * the lcores never see one half changed.
+ */
+struct vs_l2 {
+	/* No VLAN key, no security key: member of every VLAN, tags all but 0. */
+	bool plain;
+	uint16_t access; /* vlan=: the one VLAN, untagged; 0 none */
+	uint16_t native; /* native=: the untagged VLAN of a trunk; 0 none */
+	bool trunk_list; /* trunks= given: member of those only */
+	uint16_t nb_allowed; /* allowed-macs= */
+	uint32_t max_macs; /* 0: no limit */
+	uint32_t flood_pps; /* 0: no storm control */
+	uint64_t allowed[VS_MAX_ALLOWED_MACS]; /* vs_fdb_key(mac, 0) */
+	uint64_t trunks[64];
+};
+
+/* What a port without VLAN or security keys points to. */
+extern const struct vs_l2 vs_l2_plain;
+
+static inline bool
+vs_l2_trunk_has(const struct vs_l2 *c, uint16_t vid)
+{
+	return (c->trunks[vid / 64] >> (vid % 64)) & 1;
+}
+
+/* Whether frames of VLAN @p vid may leave by a port with @p c. */
+static inline bool
+vs_l2_member(const struct vs_l2 *c, uint16_t vid)
+{
+	if (c->access)
+		return vid == c->access;
+	if (c->native && vid == c->native)
+		return true;
+	/* A port's untagged frames are its native VLAN's, not VLAN 0's. */
+	if (c->native && vid == 0)
+		return false;
+	return !c->trunk_list || vs_l2_trunk_has(c, vid);
+}
+
+/* Whether frames of VLAN @p vid leave a member port with @p c tagged. */
+static inline bool
+vs_l2_tagged(const struct vs_l2 *c, uint16_t vid)
+{
+	return vid != 0 && vid != c->access && vid != c->native;
+}
 
 struct vs_vhost {
 	char path[PATH_MAX];
@@ -149,6 +198,10 @@ struct vs_port {
 	bool tx_fixed_bufs;
 	uint16_t mtu;
 	uint32_t max_frame;
+	/* VLAN and security (struct vs_l2); never NULL. */
+	const struct vs_l2 *_Atomic l2;
+	/* The keys as given, merged (port/show, port/set). */
+	struct vs_port_keys keys;
 	union {
 		struct vs_vhost vhost;
 		struct {

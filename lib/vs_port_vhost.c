@@ -496,6 +496,10 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	p->tx_shared = vs_fwd_nb_lcores() > 1;
 	p->rx_ol = !vc->keys.no_offloads;
 	p->ol_off = vc->keys.no_offloads;
+	/* VLAN and security keys: vs_port_set_keys() once registered. */
+	p->keys.given = vc->keys.given & (VS_KEY_OFFLOADS | VS_KEY_MTU);
+	p->keys.no_offloads = vc->keys.no_offloads;
+	p->keys.mtu = vc->keys.mtu;
 	p->vhost.conf_mtu = vc->keys.mtu;
 	p->mtu = vc->keys.mtu;
 	p->max_frame = vc->keys.mtu

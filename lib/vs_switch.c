@@ -107,6 +107,18 @@ start_control(const struct vs_conf *conf)
 	return ret;
 }
 
+/* The VLAN and security keys of a new port. */
+static int
+apply_keys(struct vs_port *p, const struct vs_port_keys *k)
+{
+	char err[256];
+	int ret = vs_port_set_keys(p, k, err, sizeof(err));
+
+	if (ret < 0)
+		SW_LOG(ERR, "%s: %s\n", p->name, err);
+	return ret;
+}
+
 /*
  * --port NAME,offloads=... for a vhost port of --vhost: a guest negotiates
  * offloads when it connects, so they are set before the port exists.
@@ -121,11 +133,7 @@ port_conf_merge(const struct vs_conf *conf, struct vs_vhost_conf *vc)
 
 		if (strcmp(conf->port[i].port, vc->name) != 0)
 			continue;
-		if (k->given & VS_KEY_OFFLOADS)
-			vc->keys.no_offloads = k->no_offloads;
-		if (k->given & VS_KEY_MTU)
-			vc->keys.mtu = k->mtu;
-		vc->keys.given |= k->given;
+		vs_conf_port_keys_merge(&vc->keys, k);
 	}
 }
 
@@ -187,6 +195,9 @@ vs_switch_start(const struct vs_conf *conf)
 			rte_free(vp[i]);
 			goto fail_ports;
 		}
+		ret = apply_keys(vp[i], &vc.keys);
+		if (ret < 0)
+			goto fail_ports;
 	}
 	for (i = 0; i < conf->nb_port; i++) {
 		const struct vs_port_conf *pc = &conf->port[i];
@@ -238,7 +249,7 @@ fail_fwd:
 }
 
 int
-vs_switch_port_add(const struct vs_vhost_conf *conf)
+vs_switch_port_add(const struct vs_vhost_conf *conf, char *err, size_t errlen)
 {
 	struct vs_vhost_conf vc = *conf;
 	struct vs_port *p;
@@ -266,7 +277,9 @@ vs_switch_port_add(const struct vs_vhost_conf *conf)
 		rte_free(p);
 		return ret;
 	}
-	ret = vs_fwd_rebalance();
+	ret = vs_port_set_keys(p, &vc.keys, err, errlen);
+	if (ret == 0)
+		ret = vs_fwd_rebalance();
 	if (ret == 0)
 		ret = vs_port_vhost_start(p);
 	if (ret < 0) {

@@ -24,7 +24,8 @@ int vs_switch_start(const struct vs_conf *conf);
  * Add a vhost-user port at run time: register, poll, start.
  * @return the port id, or -errno (-EEXIST: name or path in use).
  */
-int vs_switch_port_add(const struct vs_vhost_conf *vc);
+int vs_switch_port_add(const struct vs_vhost_conf *vc, char *err,
+		       size_t errlen);
 
 /**
  * Delete a vhost-user port at run time: unpublish, wait for the lcores

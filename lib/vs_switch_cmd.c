@@ -122,7 +122,10 @@ cmd_port_add(int argc, const char *const *argv, json_t **res, char *err,
 				  "arguments too long");
 	if (vs_conf_parse_vhost(&vc, spec, err, errlen) != 0)
 		return VS_RPC_INVALID_PARAMS;
-	ret = vs_switch_port_add(&vc);
+	err[0] = '\0';
+	ret = vs_switch_port_add(&vc, err, errlen);
+	if (ret < 0 && err[0] != '\0')
+		return VS_RPC_FAILED;
 	if (ret == -EEXIST)
 		return vs_cmd_err(
 			err, errlen, VS_RPC_FAILED,
@@ -257,7 +260,7 @@ static const struct vs_cmd switch_cmds[] = {
 	  "info", cmd_info },
 	{ "shutdown", "", "stop the switch gracefully", 0, 0, NULL,
 	  cmd_shutdown },
-	{ "port/add", "PATH [client] [queues=N] [name=NAME]",
+	{ "port/add", "PATH [client] [queues=N] [name=NAME] [KEY=VAL...]",
 	  "add a vhost-user port", 1, 4, NULL, cmd_port_add },
 	{ "port/del", "PORT", "delete a vhost-user port", 1, 1, NULL,
 	  cmd_port_del },

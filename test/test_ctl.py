@@ -55,7 +55,7 @@ PORT_KEYS = {"id", "name", "kind", "driver", "state", "link", "path", "rxq",
 PORT_DETAIL_KEYS = PORT_KEYS | {"rx_bytes", "tx_bytes", "drops_by_reason"}
 DROP_REASONS = {"no_mbuf", "tx_full", "port_down", "same_port", "no_dest",
                 "runt", "rx_missed", "rx_error", "too_big", "mtu",
-                "offload_error"}
+                "offload_error", "vlan_denied", "src_denied", "storm"}
 STATS_KEYS = {"id", "name", "rx_pkts", "rx_bytes", "tx_pkts",
               "tx_bytes"} | DROP_REASONS
 VRING_KEYS = {"vring", "queue", "direction", "enabled", "size",
@@ -399,7 +399,7 @@ def test_methods_against_switch_state(env):
         "help": next(x["help"] for x in h if x["method"] == "port/show"),
         "telemetry": "port"}
     assert rpc.ok("help", "port/add")["usage"] == \
-        "PATH [client] [queues=N] [name=NAME]"
+        "PATH [client] [queues=N] [name=NAME] [KEY=VAL...]"
 
     # info
     info = rpc.ok("info")
@@ -637,13 +637,14 @@ def test_fdb_static_entries_steer(env):
     assert [(e["mac"].lower(), e["port"], e["type"]) for e in entries] == \
         [(B, "b", "learned")]
 
-    assert rpc.ok("fdb/add", X, "c") == {"mac": X, "port": "c",
+    assert rpc.ok("fdb/add", X, "c") == {"mac": X, "vlan": 0, "port": "c",
                                          "type": "static"}
-    assert rpc.ok("fdb/add", B, "2") == {"mac": B, "port": "2",
+    assert rpc.ok("fdb/add", B, "2") == {"mac": B, "vlan": 0, "port": "2",
                                          "type": "static"}
-    got = sorted((e["mac"].lower(), e["port"], e["port_id"], e["type"])
-                 for e in rpc.ok("fdb/show"))
-    assert got == sorted([(X, "c", 2, "static"), (B, "c", 2, "static")])
+    got = sorted((e["mac"].lower(), e["vlan"], e["port"], e["port_id"],
+                  e["type"]) for e in rpc.ok("fdb/show"))
+    assert got == sorted([(X, 0, "c", 2, "static"),
+                          (B, 0, "c", 2, "static")])
     assert len(rpc.ok("fdb/show", "c")) == 2
     assert rpc.ok("fdb/show", "b") == []
 
@@ -675,7 +676,10 @@ def test_fdb_static_entries_steer(env):
     rpc.err("fdb/add", "00:00:00:00:00:00", "c", contains="zero")
     rpc.err("fdb/add", mac(0x98), "zz", contains="no port 'zz'")
     rpc.err("fdb/add", mac(0x98))
-    rpc.err("fdb/add", mac(0x98), "c", "x")
+    rpc.err("fdb/add", mac(0x98), "c", "x", contains="invalid VLAN 'x'")
+    rpc.err("fdb/add", mac(0x98), "c", "4096", contains="invalid VLAN")
+    rpc.err("fdb/add", mac(0x98), "c", "1", "2")
+    rpc.err("fdb/del", X, "10", contains="not in the MAC table (VLAN 10)")
     rpc.err("fdb/del")
     rpc.err("fdb/del", mac(0x98), contains="not in the MAC table")
     rpc.err("fdb/flush", "a", "b")
@@ -1097,7 +1101,7 @@ def test_concurrent_clients_under_traffic(env):
                                               "state": "enabled"}),
         (("fdb/aging", "300"), lambda x: x == {"aging": 300}),
         (("vring/show", "z"), FAILED),
-        (("help", "fdb/add"), lambda x: x["usage"] == "MAC PORT"),
+        (("help", "fdb/add"), lambda x: x["usage"] == "MAC PORT [VLAN]"),
         (("port/show", "nope"), INVALID_PARAMS),
         (("no/such/method",), METHOD_NOT_FOUND),
         (("vring/show", "r", "5"), INVALID_PARAMS),

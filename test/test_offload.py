@@ -253,3 +253,74 @@ def test_partial_checksum_finished_per_destination(rig):
     assert out["g"] == [want] and out["o"] == [want]
     assert sw.stop() == 0
     assert read_pcap(nic_out) == [want]
+
+
+
+def capture_rows(path):
+    """(frame.len, direction) of each frame of a capture file, as tshark
+    reads it (epb_flags direction: 1 inbound = switch RX, 2 outbound =
+    switch TX); the frames themselves come from scapy, which does not
+    show the direction."""
+    import subprocess
+    out = subprocess.run(["tshark", "-r", path, "-T", "fields",
+                          "-e", "frame.len", "-e",
+                          "frame.packet_flags_direction"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [(int(a), int(b, 16)) for a, b in
+            (line.split("\t") for line in out.stdout.splitlines())]
+
+
+@pytest.mark.parametrize("v6,size", [(False, 8000), (True, 60000)],
+                         ids=["ipv4", "ipv6-60k"])
+def test_capture_tso_frame_as_it_crosses(rig, v6, size):
+    """capture/start on the ingress port t and on every egress port: the
+    TSO frame is recorded as one frame larger than the MTU where it
+    crosses whole (t, as the guest sent it; r, which takes TSO), as
+    tcpdump on a tap with TSO shows it, and as the MTU-sized segments
+    where the switch segmented it (g, o, the NIC): what crossed each port,
+    byte for byte, in its direction."""
+    from scapy.all import rdpcap
+    sw, ctl, t, r, guests, nic_out = rig
+    mss = 1428 if v6 else 1448
+    f = tso_frame(v6, size)
+    hlen = 14 + (40 if v6 else 20) + 20
+    assert len(f) > 1514
+    caps = {}
+    for port in ("t", "r", "g", "o", "net_pcap0"):
+        caps[port] = sw.dir + "/cap-%s.pcapng" % port
+        assert call(ctl, "capture/start", port, caps[port])["file"] == \
+            caps[port]
+    hdr = vnet_hdr(NEEDS_CSUM, GSO_TCPV6 if v6 else GSO_TCPV4, hlen, mss,
+                   hlen - 20, 16)
+    assert t.send([f], [hdr]) == 1
+    want = segments(f, mss)
+    n = len(want)
+    assert n == -(-size // mss) and max(map(len, want)) <= 1514
+    got_r = []
+    wait_for(lambda: got_r.extend(r.received(with_hdr=True)) or got_r, T,
+             what="the frame at r")
+    wait_for(lambda: all(call(ctl, "port/show", p)["tx_pkts"] >= n
+                         for p in ("g", "o", "net_pcap0")), T,
+             what="the segments at g, o and the NIC")
+    res = {p: call(ctl, "capture/stop", p) for p in caps}
+    got = {p: [bytes(x) for x in rdpcap(c)] for p, c in caps.items()}
+    info = "capture/stop: %s" % res
+    assert all(v["dropped"] == 0 for v in res.values()), info
+    assert {p: v["written"] for p, v in res.items()} == \
+        {"t": 1, "r": 1, "g": n, "o": n, "net_pcap0": n}, info
+    # Ingress: the one frame the guest sent, as it sent it. r takes TSO:
+    # the same frame, whole, as the switch handed it to librte_vhost (the
+    # pseudo-header sum r finds in the checksum field is librte_vhost's,
+    # written while it copies the frame into r's buffers).
+    assert got["t"] == [f], info
+    assert got["r"] == [f], info
+    assert capture_rows(caps["t"]) == [(len(f), 1)], info
+    assert capture_rows(caps["r"]) == [(len(f), 2)], info
+    # The others: the segments the switch made, as they went out.
+    for p in ("g", "o", "net_pcap0"):
+        assert got[p] == want, (p, info)
+    for g in guests.values():
+        assert g.finish() == want
+    assert sw.stop() == 0
+    assert read_pcap(nic_out) == want
