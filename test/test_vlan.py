@@ -906,6 +906,17 @@ def test_broadcast_storm(lab):
         del_port(lab, "st")
 
 
+def test_lab_switch_stops_cleanly(lab):
+    """After all of the above: SIGTERM stops the lab's switch with exit 0,
+    and a sanitizer build reported nothing."""
+    for g in lab.guests.values():
+        g.stop()
+    assert lab.sw.stop() == 0
+    out = lab.sw.output()
+    assert "AddressSanitizer" not in out and "runtime error:" not in out, \
+        out[-3000:]
+
+
 # --- 8. malformed keys -------------------------------------------------------
 
 EAL = ["--no-huge", "-m", "256", "--no-pci", "--vdev", "net_null0"]
