@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <grp.h>
+#include <pwd.h>
 
 #include <rte_cfgfile.h>
 #include <rte_common.h>
@@ -327,7 +329,7 @@ int
 vs_conf_port_key(struct vs_port_keys *keys, const char *kv, const char *where,
 		 char *err, size_t errlen)
 {
-	char buf[256];
+	char buf[640]; /* allowed-macs= and 16 MACs */
 	char *eq;
 
 	if (strlen(kv) >= sizeof(buf))
@@ -338,6 +340,55 @@ vs_conf_port_key(struct vs_port_keys *keys, const char *kv, const char *where,
 		return -ENOENT;
 	*eq = '\0';
 	return port_key(keys, buf, eq + 1, where, err, errlen);
+}
+
+/*
+ * owner=USER, group=GROUP (names or numeric ids), mode=OCTAL of a vhost
+ * server socket. Returns 0, -ENOENT for another key, or -EINVAL.
+ */
+static int
+sock_key(struct vs_vhost_conf *vc, const char *key, const char *val,
+	 const char *where, char *err, size_t errlen)
+{
+	uint32_t id;
+	char *end;
+	unsigned long v;
+
+	if (strcmp(key, "owner") == 0) {
+		struct passwd *pw = getpwnam(val);
+
+		if (pw != NULL)
+			id = pw->pw_uid;
+		else if (parse_u32(val, 0, INT32_MAX - 1, &id) < 0)
+			return fail(err, errlen, "%sowner '%s': no such user",
+				    where, val);
+		vc->sock_uid = (int32_t)id;
+		return 0;
+	}
+	if (strcmp(key, "group") == 0) {
+		struct group *gr = getgrnam(val);
+
+		if (gr != NULL)
+			id = gr->gr_gid;
+		else if (parse_u32(val, 0, INT32_MAX - 1, &id) < 0)
+			return fail(err, errlen, "%sgroup '%s': no such group",
+				    where, val);
+		vc->sock_gid = (int32_t)id;
+		return 0;
+	}
+	if (strcmp(key, "mode") == 0) {
+		errno = 0;
+		v = strtoul(val, &end, 8);
+		if (errno != 0 || *val == '\0' || *end != '\0' || v > 0777 ||
+		    (v & 0600) != 0600)
+			return fail(
+				err, errlen,
+				"%sinvalid mode '%s' (server, client, or the socket's octal mode, e.g. 0660, with rw for the owner)",
+				where, val);
+		vc->sock_mode = (uint32_t)v;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int
@@ -352,6 +403,8 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 
 	memset(vc, 0, sizeof(*vc));
 	vc->queues = 1;
+	vc->sock_uid = -1;
+	vc->sock_gid = -1;
 	if (spec == NULL || *spec == '\0' || *spec == ',')
 		return fail(err, errlen,
 			    "--vhost '%s': a socket path is needed",
@@ -389,18 +442,27 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 					spec, tok + 5, VS_NAME_LEN - 1);
 			strcpy(vc->name, tok + 5);
 		} else {
+			char *eq = strchr(tok, '=');
 			int ret;
 
 			snprintf(where, sizeof(where), "--vhost '%s': ", spec);
-			ret = vs_conf_port_key(&vc->keys, tok, where, err,
+			ret = -ENOENT;
+			if (eq != NULL) {
+				*eq = '\0';
+				ret = sock_key(vc, tok, eq + 1, where, err,
 					       errlen);
+				*eq = '=';
+			}
+			if (ret == -ENOENT)
+				ret = vs_conf_port_key(&vc->keys, tok, where,
+						       err, errlen);
 			if (ret == 0)
 				continue;
 			if (ret != -ENOENT)
 				return ret;
 			return fail(
 				err, errlen,
-				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME, %s)",
+				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME, owner=USER, group=GROUP, mode=OCTAL, %s)",
 				spec, tok, vs_conf_port_keys_help);
 		}
 	}
@@ -901,6 +963,8 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		memset(&vc, 0, sizeof(vc));
 		vc.queues = 1;
+		vc.sock_uid = -1;
+		vc.sock_gid = -1;
 		if (!valid_name(secs[i] + 6)) {
 			ret = fail(err, errlen, "%sinvalid port name", where);
 			break;
@@ -922,11 +986,10 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 					vc.client = true;
 				else if (strcmp(ent[j].value, "server") == 0)
 					vc.client = false;
-				else
-					ret = fail(
-						err, errlen,
-						"%sinvalid mode '%s' (server or client)",
-						where, ent[j].value);
+				else /* the socket's permissions */
+					ret = sock_key(&vc, ent[j].name,
+						       ent[j].value, where, err,
+						       errlen);
 			} else if (strcmp(ent[j].name, "queues") == 0) {
 				if (parse_u32(ent[j].value, 1, VS_MAX_QUEUES,
 					      &q))
@@ -938,9 +1001,12 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 				else
 					vc.queues = q;
 			} else {
-				ret = port_key(&vc.keys, ent[j].name,
-					       ent[j].value, where, err,
-					       errlen);
+				ret = sock_key(&vc, ent[j].name, ent[j].value,
+					       where, err, errlen);
+				if (ret == -ENOENT)
+					ret = port_key(&vc.keys, ent[j].name,
+						       ent[j].value, where, err,
+						       errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s'", where,
@@ -1000,6 +1066,42 @@ vs_conf_usage(const char *prog)
 	       "  -h, --help              this text\n",
 	       prog, VS_DEF_BURST, VS_DEF_FDB_SIZE, VS_DEF_FDB_AGING,
 	       VS_DEF_TX_RETRIES);
+}
+
+/*
+ * Keys of one port given in several places (--vhost or [vhost.NAME], and
+ * --port or [port.NAME]) must go together once merged, as the switch will
+ * merge them: a usage error now rather than a failed start.
+ */
+static int
+check_merged(const struct vs_conf *conf, char *err, size_t errlen)
+{
+	char where[VS_NAME_LEN + 32];
+	uint16_t i, j;
+
+	for (i = 0; i < conf->nb_port; i++) {
+		struct vs_port_keys k = conf->port[i].keys;
+
+		for (j = 0; j < conf->nb_vhost; j++)
+			if (strcmp(conf->vhost[j].name, conf->port[i].port) ==
+			    0) {
+				k = conf->vhost[j].keys;
+				vs_conf_port_keys_merge(&k,
+							&conf->port[i].keys);
+			}
+		for (j = 0; j < conf->nb_vxlan; j++)
+			if (strcmp(conf->vxlan[j].name, conf->port[i].port) ==
+			    0) {
+				k = conf->vxlan[j].keys;
+				vs_conf_port_keys_merge(&k,
+							&conf->port[i].keys);
+			}
+		snprintf(where, sizeof(where),
+			 "--port '%s': ", conf->port[i].port);
+		if (vs_conf_port_keys_check(&k, where, err, errlen) < 0)
+			return -EINVAL;
+	}
+	return 0;
 }
 
 int
@@ -1097,5 +1199,5 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 	if (optind < argc)
 		return fail(err, errlen, "unexpected argument '%s'",
 			    argv[optind]);
-	return 0;
+	return check_merged(conf, err, errlen);
 }

@@ -54,6 +54,14 @@ struct vs_vhost_conf {
 	char name[VS_NAME_LEN];
 	bool client;
 	uint16_t queues; /**< Queue pairs offered to the guest. */
+	/**
+	 * Server sockets: owner=, group=, mode= (-1, -1, 0: as created).
+	 * The socket is born 0600 and gets them before anyone else can
+	 * connect.
+	 */
+	int32_t sock_uid;
+	int32_t sock_gid;
+	uint32_t sock_mode;
 	struct vs_port_keys keys;
 };
 

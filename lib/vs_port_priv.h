@@ -158,6 +158,8 @@ struct vs_vhost {
 	_Atomic uint32_t tx_enabled; /* guest TX vrings enabled, by pair */
 	struct rte_mempool *pool; /* mbufs for dequeue, on the guest's node */
 	uint16_t conf_mtu; /* mtu= given; 0: the guest's, if it sets one */
+	int32_t sock_uid, sock_gid; /* owner=, group=; -1: as created */
+	uint32_t sock_mode; /* mode=; 0: as created */
 	_Atomic uint64_t refused; /* messages the vhost-user guard refused */
 };
 
