@@ -786,6 +786,48 @@ copy_path(char *dst, const char *src, const char *opt, char *err, size_t errlen)
 	return 0;
 }
 
+int
+vs_conf_parse_metrics(struct vs_conf *conf, const char *spec, const char *where,
+		      char *err, size_t errlen)
+{
+	char addr[VS_ADDR_LEN] = "127.0.0.1";
+	unsigned char buf[sizeof(struct in6_addr)];
+	const char *port = spec, *colon;
+	uint32_t v;
+	size_t n;
+
+	if (spec[0] == '[') {
+		colon = strstr(spec, "]:");
+		n = colon != NULL ? (size_t)(colon - spec - 1) : 0;
+		if (n == 0 || n >= sizeof(addr))
+			goto bad;
+		memcpy(addr, spec + 1, n);
+		addr[n] = '\0';
+		if (inet_pton(AF_INET6, addr, buf) != 1)
+			goto bad;
+		port = colon + 2;
+	} else if ((colon = strrchr(spec, ':')) != NULL) {
+		n = colon - spec;
+		if (n == 0 || n >= sizeof(addr))
+			goto bad;
+		memcpy(addr, spec, n);
+		addr[n] = '\0';
+		if (inet_pton(AF_INET, addr, buf) != 1)
+			goto bad;
+		port = colon + 1;
+	}
+	if (parse_u32(port, 1, 65535, &v) < 0)
+		goto bad;
+	strcpy(conf->metrics_addr, addr);
+	conf->metrics_port = v;
+	return 0;
+bad:
+	return fail(
+		err, errlen,
+		"%smetrics: invalid value '%s' (PORT, IPV4:PORT or [IPV6]:PORT; PORT 1..65535)",
+		where, spec);
+}
+
 /*
  * rte_cfgfile skips lines it does not understand; a typo in a config file
  * must not pass silently, so every line is checked first.
@@ -952,6 +994,12 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		if (!is_vhost) {
 			for (j = 0; j < n && ret == 0; j++) {
+				if (strcmp(ent[j].name, "metrics") == 0) {
+					ret = vs_conf_parse_metrics(
+						conf, ent[j].value, where, err,
+						errlen);
+					continue;
+				}
 				ret = set_num(conf, ent[j].name, ent[j].value,
 					      where, err, errlen);
 				if (ret == -ENOENT)
@@ -1036,6 +1084,7 @@ enum {
 	OPT_VXLAN,
 	OPT_CONFIG,
 	OPT_CTL,
+	OPT_METRICS,
 	OPT_NUM, /* every option of num_opts[] */
 };
 
@@ -1055,6 +1104,8 @@ vs_conf_usage(const char *prog)
 	       "                          VXLAN tunnel port over the ethdev via\n"
 	       "  --config FILE           INI file with the same settings (see config/)\n"
 	       "  --ctl PATH              control socket path\n"
+	       "  --metrics [ADDR:]PORT   Prometheus metrics over HTTP at /metrics\n"
+	       "                          (ADDR 127.0.0.1 unless given; [::1]:PORT)\n"
 	       "  --burst N               packets per rx burst (%d)\n"
 	       "  --mbufs N               mbufs per NUMA pool (0: computed)\n"
 	       "  --fdb-size N            MAC table entries (%d)\n"
@@ -1114,6 +1165,7 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 		{ "vxlan", required_argument, NULL, OPT_VXLAN },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "ctl", required_argument, NULL, OPT_CTL },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "burst", required_argument, NULL, OPT_NUM },
 		{ "mbufs", required_argument, NULL, OPT_NUM },
 		{ "fdb-size", required_argument, NULL, OPT_NUM },
@@ -1172,6 +1224,11 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 			    strlen(optarg) >= 108)
 				return fail(err, errlen,
 					    "--ctl: invalid path '%s'", optarg);
+			break;
+		case OPT_METRICS:
+			if (vs_conf_parse_metrics(conf, optarg, "--", err,
+						  errlen) < 0)
+				return -EINVAL;
 			break;
 		case OPT_NUM: {
 			char where[64];

@@ -16,6 +16,8 @@
 
 #define VS_MAX_VHOST_CONF 256
 #define VS_NAME_LEN 32
+/** A numeric IPv6 address and its NUL (INET6_ADDRSTRLEN). */
+#define VS_ADDR_LEN 46
 
 /**
  * The keys every port takes, whatever its kind: on --vhost, on --port, in a
@@ -108,6 +110,9 @@ struct vs_conf {
 	uint32_t busyloop_us; /**< Default busy-loop timeout, us. */
 	char config_file[PATH_MAX];
 	char ctl_path[PATH_MAX];
+	/** --metrics: numeric address (IPv4 or IPv6) and TCP port; 0 = off. */
+	char metrics_addr[VS_ADDR_LEN];
+	uint16_t metrics_port;
 	bool interactive;
 	uint16_t nb_vhost;
 	struct vs_vhost_conf vhost[VS_MAX_VHOST_CONF];
@@ -190,6 +195,15 @@ extern const char vs_conf_port_keys_help[];
  */
 int vs_conf_parse_vxlan(struct vs_vxlan_conf *xc, const char *spec, char *err,
 			size_t errlen);
+
+/**
+ * Parse a metrics endpoint "PORT", "ADDR:PORT" or "[ADDR6]:PORT" (--metrics,
+ * metrics = in [switch]) into @p conf; "PORT" alone binds 127.0.0.1.
+ *
+ * @return 0, or -EINVAL with a reason in @p err.
+ */
+int vs_conf_parse_metrics(struct vs_conf *conf, const char *spec,
+			  const char *where, char *err, size_t errlen);
 
 /** The usage text, for --help. */
 void vs_conf_usage(const char *prog);

@@ -17,6 +17,7 @@
 #include "vs_fdb.h"
 #include "vs_fwd.h"
 #include "vs_mbuf.h"
+#include "vs_metrics.h"
 #include "vs_port_priv.h"
 #include "vs_switch.h"
 #include "vs_vxlan.h"
@@ -294,6 +295,11 @@ vs_switch_start(const struct vs_conf *conf)
 	ret = start_control(conf);
 	if (ret < 0)
 		goto fail_started;
+	if (conf->metrics_port != 0) {
+		ret = vs_metrics_start(conf->metrics_addr, conf->metrics_port);
+		if (ret < 0)
+			goto fail_started;
+	}
 	SW_LOG(INFO, "forwarding on %u lcore(s), %u port(s)\n",
 	       vs_fwd_nb_lcores(), vs_port_count());
 	return 0;
@@ -492,6 +498,7 @@ vs_switch_stop(FILE *f)
 	 * First refuse commands, whatever their front end: DPDK's telemetry
 	 * thread cannot be stopped and would walk the ports freed below.
 	 */
+	vs_metrics_stop();
 	vs_cmd_close();
 	vs_ctl_stop();
 	if (sw.started)
