@@ -294,34 +294,71 @@ put_vxlan(FILE *f, const struct vs_port *p)
 		fprintf(f, "gw = %s\n", ip_str(xc.gw, b));
 }
 
-struct put_fdb {
-	FILE *f;
-	unsigned int n;
+struct statics {
+	unsigned int n, cap;
+	struct vs_fdb_entry_info *e;
 };
 
 static void
-put_static(const struct vs_fdb_entry_info *e, void *arg)
+collect_static(const struct vs_fdb_entry_info *e, void *arg)
 {
-	struct vs_port *p = vs_port_get(e->port_id);
-	struct put_fdb *pf = arg;
-	FILE *f = pf->f;
+	struct statics *s = arg;
+	void *t;
 
-	if (!e->is_static || p == NULL)
+	if (!e->is_static)
 		return;
-	pf->n++;
-	fprintf(f, "%02x:%02x:%02x:%02x:%02x:%02x", e->mac.addr_bytes[0],
-		e->mac.addr_bytes[1], e->mac.addr_bytes[2],
-		e->mac.addr_bytes[3], e->mac.addr_bytes[4],
-		e->mac.addr_bytes[5]);
-	if (e->vlan)
-		fprintf(f, ".%u", e->vlan);
-	fprintf(f, " = %s\n", p->name);
+	if (s->n == s->cap) {
+		t = realloc(s->e, (s->cap * 2 + 16) * sizeof(*s->e));
+		if (t == NULL)
+			return;
+		s->e = t;
+		s->cap = s->cap * 2 + 16;
+	}
+	s->e[s->n++] = *e;
+}
+
+/* Saved files list static entries by MAC, then VLAN: diff-friendly. */
+static int
+static_cmp(const void *x, const void *y)
+{
+	const struct vs_fdb_entry_info *a = x, *b = y;
+	int c = memcmp(a->mac.addr_bytes, b->mac.addr_bytes, 6);
+
+	return c ? c : (int)a->vlan - (int)b->vlan;
+}
+
+static unsigned int
+put_statics(FILE *f)
+{
+	struct statics s = { 0 };
+	unsigned int i, n = 0;
+
+	vs_fdb_walk(VS_PORT_INVALID, collect_static, &s);
+	if (s.n)
+		qsort(s.e, s.n, sizeof(s.e[0]), static_cmp);
+	for (i = 0; i < s.n; i++) {
+		const struct vs_fdb_entry_info *e = &s.e[i];
+		const struct vs_port *p = vs_port_get(e->port_id);
+
+		if (p == NULL)
+			continue;
+		if (n++ == 0)
+			fprintf(f,
+				"\n; Static MAC table entries: MAC[.VLAN] = PORT\n[fdb]\n");
+		/* Lower case, as fdb/show prints them. */
+		fprintf(f, "%02x:%02x:%02x:%02x:%02x:%02x",
+			RTE_ETHER_ADDR_BYTES(&e->mac));
+		if (e->vlan)
+			fprintf(f, ".%u", e->vlan);
+		fprintf(f, " = %s\n", p->name);
+	}
+	free(s.e);
+	return n;
 }
 
 static void
 put_conf(FILE *f, struct vs_save_counts *cnt)
 {
-	struct put_fdb pf;
 	uint32_t def = vs_port_get_default_busyloop();
 	char *buf = NULL;
 	size_t len = 0;
@@ -375,19 +412,7 @@ put_conf(FILE *f, struct vs_save_counts *cnt)
 		free(buf);
 		buf = NULL;
 	}
-	m = open_memstream(&buf, &len);
-	if (m != NULL) {
-		pf.f = m;
-		pf.n = 0;
-		vs_fdb_walk(VS_PORT_INVALID, put_static, &pf);
-		fclose(m);
-		cnt->static_macs = pf.n;
-		if (len)
-			fprintf(f,
-				"\n; Static MAC table entries: MAC[.VLAN] = PORT\n[fdb]\n%s",
-				buf);
-		free(buf);
-	}
+	cnt->static_macs = put_statics(f);
 	cnt->log_levels = sv.nb_log;
 	if (sv.nb_log) {
 		fprintf(f,
@@ -859,29 +884,6 @@ reload_busyloop(const struct vs_conf *nc)
 	}
 	vs_fwd_wake_all();
 	return n;
-}
-
-struct statics {
-	unsigned int n, cap;
-	struct vs_fdb_entry_info *e;
-};
-
-static void
-collect_static(const struct vs_fdb_entry_info *e, void *arg)
-{
-	struct statics *s = arg;
-	void *t;
-
-	if (!e->is_static)
-		return;
-	if (s->n == s->cap) {
-		t = realloc(s->e, (s->cap * 2 + 16) * sizeof(*s->e));
-		if (t == NULL)
-			return;
-		s->e = t;
-		s->cap = s->cap * 2 + 16;
-	}
-	s->e[s->n++] = *e;
 }
 
 static const struct vs_fdb_entry_info *
