@@ -14,7 +14,6 @@
 
 #include <rte_cfgfile.h>
 #include <rte_common.h>
-#include <rte_string_fns.h>
 
 #include "vs_conf.h"
 
@@ -784,7 +783,7 @@ busyloop_key(struct vs_conf *conf, const char *port, const char *key,
 		return fail(err, errlen, "%smore than %d busyloop-timeout keys",
 			    where, VS_MAX_BUSYLOOP_CONF);
 	b = &conf->busyloop[conf->nb_busyloop++];
-	strlcpy(b->port, port, sizeof(b->port));
+	snprintf(b->port, sizeof(b->port), "%s", port);
 	b->queue = one ? (int16_t)q : -1;
 	b->usec = usec;
 	return 0;
@@ -851,7 +850,7 @@ log_entry(struct vs_conf *conf, const char *key, const char *val,
 		return fail(err, errlen, "%smore than %d log levels", where,
 			    VS_MAX_LOG_CONF);
 	l = &conf->log[conf->nb_log++];
-	strlcpy(l->pattern, key, sizeof(l->pattern));
+	snprintf(l->pattern, sizeof(l->pattern), "%s", key);
 	l->level = level;
 	return 0;
 }
