@@ -376,7 +376,8 @@ sock_key(struct vs_vhost_conf *vc, const char *key, const char *val,
 		vc->sock_gid = (int32_t)id;
 		return 0;
 	}
-	if (strcmp(key, "mode") == 0) {
+	/* socket-mode: the same, in a [vhost.NAME] section beside mode=server */
+	if (strcmp(key, "mode") == 0 || strcmp(key, "socket-mode") == 0) {
 		errno = 0;
 		v = strtoul(val, &end, 8);
 		if (errno != 0 || *val == '\0' || *end != '\0' || v > 0777 ||
@@ -828,6 +829,165 @@ bad:
 		where, spec);
 }
 
+static const char *const log_level_names[] = {
+	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+};
+
+uint32_t
+vs_conf_log_level(const char *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < RTE_DIM(log_level_names); i++)
+		if (strcmp(s, log_level_names[i]) == 0)
+			return i + 1;
+	if (parse_u32(s, 1, RTE_DIM(log_level_names), &i) == 0)
+		return i;
+	return 0;
+}
+
+const char *
+vs_conf_log_level_name(uint32_t level)
+{
+	return level >= 1 && level <= RTE_DIM(log_level_names)
+		? log_level_names[level - 1]
+		: "?";
+}
+
+/*
+ * "busyloop-timeout = USEC" or "busyloop-timeout.QUEUE = USEC" in the
+ * section of port @p port; -ENOENT for another key.
+ */
+static int
+busyloop_key(struct vs_conf *conf, const char *port, const char *key,
+	     const char *val, const char *where, char *err, size_t errlen)
+{
+	static const char name[] = "busyloop-timeout";
+	struct vs_busyloop_conf *b;
+	uint32_t q = 0, usec;
+	bool one = false;
+
+	if (strncmp(key, name, sizeof(name) - 1) != 0)
+		return -ENOENT;
+	key += sizeof(name) - 1;
+	if (*key == '.') {
+		if (parse_u32(key + 1, 0, VS_MAX_QUEUES - 1, &q) < 0)
+			return fail(
+				err, errlen,
+				"%sinvalid queue in 'busyloop-timeout%s' (0..%d)",
+				where, key, VS_MAX_QUEUES - 1);
+		one = true;
+	} else if (*key != '\0') {
+		return -ENOENT;
+	}
+	if (parse_u32(val, 0, 10 * 1000 * 1000, &usec) < 0)
+		return fail(err, errlen,
+			    "%sinvalid busyloop-timeout '%s' (0..10000000 us)",
+			    where, val);
+	if (conf->nb_busyloop >= VS_MAX_BUSYLOOP_CONF)
+		return fail(err, errlen, "%smore than %d busyloop-timeout keys",
+			    where, VS_MAX_BUSYLOOP_CONF);
+	b = &conf->busyloop[conf->nb_busyloop++];
+	snprintf(b->port, sizeof(b->port), "%s", port);
+	b->queue = one ? (int16_t)q : -1;
+	b->usec = usec;
+	return 0;
+}
+
+/* [fdb]: "MAC = PORT" (VLAN 0) or "MAC.VLAN = PORT", one static entry each. */
+static int
+fdb_entry(struct vs_conf *conf, const char *key, const char *val,
+	  const char *where, char *err, size_t errlen)
+{
+	struct vs_fdb_conf *f;
+	unsigned int b[6];
+	uint32_t vlan = 0;
+	uint16_t i;
+	int n = 0;
+
+	if (sscanf(key, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &n) != 6 ||
+	    n != 17 || (key[17] != '\0' && key[17] != '.') ||
+	    (key[17] == '.' && parse_u32(key + 18, 0, 4095, &vlan) < 0))
+		return fail(
+			err, errlen,
+			"%s'%s': expected MAC or MAC.VLAN (xx:xx:xx:xx:xx:xx, VLAN 0..4095)",
+			where, key);
+	if ((b[0] & 1) || (b[0] | b[1] | b[2] | b[3] | b[4] | b[5]) == 0)
+		return fail(
+			err, errlen,
+			"%s%.17s is multicast or zero: only unicast MACs are forwarded by the table",
+			where, key);
+	if (*val == '\0' || strlen(val) >= VS_NAME_LEN || strchr(val, ' '))
+		return fail(err, errlen, "%s%s: invalid port '%s'", where, key,
+			    val);
+	if (conf->nb_fdb >= VS_MAX_FDB_CONF)
+		return fail(err, errlen, "%smore than %d static entries", where,
+			    VS_MAX_FDB_CONF);
+	f = &conf->fdb[conf->nb_fdb];
+	for (n = 0; n < 6; n++)
+		f->mac[n] = b[n];
+	f->vlan = vlan;
+	for (i = 0; i < conf->nb_fdb; i++)
+		if (conf->fdb[i].vlan == vlan &&
+		    memcmp(conf->fdb[i].mac, f->mac, 6) == 0)
+			return fail(err, errlen, "%s%s given twice", where,
+				    key);
+	strcpy(f->port, val);
+	conf->nb_fdb++;
+	return 0;
+}
+
+/* [log]: "PATTERN = LEVEL", as log/set PATTERN LEVEL. */
+static int
+log_entry(struct vs_conf *conf, const char *key, const char *val,
+	  const char *where, char *err, size_t errlen)
+{
+	struct vs_log_conf *l;
+	uint32_t level = vs_conf_log_level(val);
+
+	if (level == 0)
+		return fail(
+			err, errlen,
+			"%s%s: invalid level '%s' (emerg alert crit err warning notice info debug, or 1..8)",
+			where, key, val);
+	if (conf->nb_log >= VS_MAX_LOG_CONF)
+		return fail(err, errlen, "%smore than %d log levels", where,
+			    VS_MAX_LOG_CONF);
+	l = &conf->log[conf->nb_log++];
+	snprintf(l->pattern, sizeof(l->pattern), "%s", key);
+	l->level = level;
+	return 0;
+}
+
+/*
+ * Sections of one key per line and no fixed key set ([fdb], [log]): read
+ * whole, however many entries they have.
+ */
+static int
+list_section(struct vs_conf *conf, struct rte_cfgfile *cfg, const char *sec,
+	     const char *where, char *err, size_t errlen)
+{
+	struct rte_cfgfile_entry *ent;
+	int n, j, ret = 0;
+
+	n = rte_cfgfile_section_num_entries(cfg, sec);
+	if (n <= 0)
+		return 0;
+	ent = calloc(n, sizeof(*ent));
+	if (ent == NULL)
+		return fail(err, errlen, "%sout of memory", where);
+	n = rte_cfgfile_section_entries(cfg, sec, ent, n);
+	for (j = 0; j < n && ret == 0; j++)
+		ret = strcmp(sec, "fdb") == 0
+			? fdb_entry(conf, ent[j].name, ent[j].value, where, err,
+				    errlen)
+			: log_entry(conf, ent[j].name, ent[j].value, where, err,
+				    errlen);
+	free(ent);
+	return ret;
+}
+
 /*
  * rte_cfgfile skips lines it does not understand; a typo in a config file
  * must not pass silently, so every line is checked first.
@@ -920,12 +1080,22 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		int is_vxlan = strncmp(secs[i], "vxlan.", 6) == 0;
 
 		if (!is_vhost && !is_port && !is_vxlan &&
-		    strcmp(secs[i], "switch") != 0) {
+		    strcmp(secs[i], "switch") != 0 &&
+		    strcmp(secs[i], "fdb") != 0 &&
+		    strcmp(secs[i], "log") != 0) {
 			ret = fail(
 				err, errlen,
-				"--config '%s': unknown section [%s] (expected [switch], [vhost.NAME], [port.NAME] or [vxlan.NAME])",
+				"--config '%s': unknown section [%s] (expected [switch], [vhost.NAME], [port.NAME], [vxlan.NAME], [fdb] or [log])",
 				file, secs[i]);
 			break;
+		}
+		if (strcmp(secs[i], "fdb") == 0 ||
+		    strcmp(secs[i], "log") == 0) {
+			snprintf(where, sizeof(where), "--config '%s': [%s] ",
+				 file, secs[i]);
+			ret = list_section(conf, cfg, secs[i], where, err,
+					   errlen);
+			continue;
 		}
 		n = rte_cfgfile_section_entries(cfg, secs[i], ent,
 						RTE_DIM(ent));
@@ -976,6 +1146,11 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			}
 			strcpy(pc.port, secs[i] + 5);
 			for (j = 0; j < n && ret == 0; j++) {
+				ret = busyloop_key(conf, pc.port, ent[j].name,
+						   ent[j].value, where, err,
+						   errlen);
+				if (ret != -ENOENT)
+					continue;
 				ret = port_key(&pc.keys, ent[j].name,
 					       ent[j].value, where, err,
 					       errlen);
@@ -1051,6 +1226,11 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			} else {
 				ret = sock_key(&vc, ent[j].name, ent[j].value,
 					       where, err, errlen);
+				if (ret == -ENOENT)
+					ret = busyloop_key(conf, vc.name,
+							   ent[j].name,
+							   ent[j].value, where,
+							   err, errlen);
 				if (ret == -ENOENT)
 					ret = port_key(&vc.keys, ent[j].name,
 						       ent[j].value, where, err,

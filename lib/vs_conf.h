@@ -96,6 +96,40 @@ struct vs_vxlan_conf {
 	struct vs_port_keys keys;
 };
 
+/**
+ * A busy-loop timeout from the config file: "busyloop-timeout = USEC"
+ * (every rx queue) or "busyloop-timeout.QUEUE = USEC" in a [vhost.NAME] or
+ * [port.NAME] section. Applied in file order, after the ports exist.
+ */
+struct vs_busyloop_conf {
+	char port[VS_NAME_LEN]; /**< name or decimal id */
+	int16_t queue; /**< -1: every rx queue */
+	uint32_t usec;
+};
+
+#define VS_MAX_BUSYLOOP_CONF 256
+
+/** A static MAC table entry: "MAC[.VLAN] = PORT" in section [fdb]. */
+struct vs_fdb_conf {
+	uint8_t mac[6];
+	uint16_t vlan;
+	char port[VS_NAME_LEN]; /**< name or decimal id */
+};
+
+/* The MAC table's static entries a file may hold; rte_cfgfile has no limit. */
+#define VS_MAX_FDB_CONF 1024
+
+/**
+ * A log level: "PATTERN = LEVEL" in section [log], as log/set takes them
+ * (a glob over rte_log type names; emerg..debug or 1..8). In file order.
+ */
+struct vs_log_conf {
+	char pattern[64]; /**< CFG_NAME_LEN of rte_cfgfile */
+	uint32_t level; /**< RTE_LOG_EMERG (1) .. RTE_LOG_DEBUG (8) */
+};
+
+#define VS_MAX_LOG_CONF 64
+
 /** MTU bounds: the IPv4 minimum and a 9000-byte jumbo frame's payload. */
 #define VS_MTU_MIN 68
 #define VS_MTU_MAX 9702
@@ -120,6 +154,13 @@ struct vs_conf {
 	struct vs_port_conf port[VS_MAX_PORT_CONF];
 	uint16_t nb_vxlan;
 	struct vs_vxlan_conf vxlan[VS_MAX_VXLAN_CONF];
+	/* Config file only: what config/save writes besides the ports. */
+	uint16_t nb_busyloop;
+	struct vs_busyloop_conf busyloop[VS_MAX_BUSYLOOP_CONF];
+	uint16_t nb_fdb;
+	struct vs_fdb_conf fdb[VS_MAX_FDB_CONF];
+	uint16_t nb_log;
+	struct vs_log_conf log[VS_MAX_LOG_CONF];
 };
 
 /** Fill @p conf with the defaults documented in doc/guide.md. */
@@ -204,6 +245,15 @@ int vs_conf_parse_vxlan(struct vs_vxlan_conf *xc, const char *spec, char *err,
  */
 int vs_conf_parse_metrics(struct vs_conf *conf, const char *spec,
 			  const char *where, char *err, size_t errlen);
+
+/**
+ * A log level by name ("debug") or number ("8"), as log/set takes it.
+ * @return RTE_LOG_EMERG..RTE_LOG_DEBUG (1..8), or 0 when invalid.
+ */
+uint32_t vs_conf_log_level(const char *s);
+
+/** The name of log level @p level (1..8), e.g. "debug"; "?" otherwise. */
+const char *vs_conf_log_level_name(uint32_t level);
 
 /** The usage text, for --help. */
 void vs_conf_usage(const char *prog);

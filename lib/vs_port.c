@@ -48,6 +48,12 @@ vs_port_set_default_busyloop(uint32_t usec)
 	default_busyloop_us = usec;
 }
 
+uint32_t
+vs_port_get_default_busyloop(void)
+{
+	return default_busyloop_us;
+}
+
 int
 vs_port_set_busyloop(struct vs_port *port, int queue, uint32_t usec)
 {

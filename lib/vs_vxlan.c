@@ -875,6 +875,29 @@ vs_vxlan_remote_ip(const struct vs_port *p, uint8_t remote)
 	return p->vx->remote[remote - 1].ip;
 }
 
+int
+vs_vxlan_conf_get(const struct vs_port *p, struct vs_vxlan_conf *xc)
+{
+	const struct vs_vxlan *vx;
+	uint16_t i;
+
+	if (p == NULL || p->kind != VS_PORT_VXLAN)
+		return -EINVAL;
+	vx = p->vx;
+	memset(xc, 0, sizeof(*xc));
+	strlcpy(xc->name, p->name, sizeof(xc->name));
+	strlcpy(xc->via, vx->via->name, sizeof(xc->via));
+	xc->vni = vx->vni;
+	xc->local = vx->local;
+	xc->gw = vx->gw;
+	xc->dstport = vx->dstport;
+	xc->ttl = vx->ttl;
+	xc->nb_remote = vx->nb_remote;
+	for (i = 0; i < vx->nb_remote; i++)
+		xc->remote[i] = vx->remote[i].ip;
+	return 0;
+}
+
 /* An ARP request for @p ip, queued for the lcore that sends on @p ul. */
 static bool
 arp_request(struct vs_underlay *ul, uint32_t sip, uint32_t tip)
