@@ -55,7 +55,8 @@ PORT_KEYS = {"id", "name", "kind", "driver", "state", "link", "path", "rxq",
 PORT_DETAIL_KEYS = PORT_KEYS | {"rx_bytes", "tx_bytes", "drops_by_reason"}
 DROP_REASONS = {"no_mbuf", "tx_full", "port_down", "same_port", "no_dest",
                 "runt", "rx_missed", "rx_error", "too_big", "mtu",
-                "offload_error", "vlan_denied", "src_denied", "storm"}
+                "offload_error", "vlan_denied", "src_denied", "storm",
+                "unresolved", "underlay"}
 STATS_KEYS = {"id", "name", "rx_pkts", "rx_bytes", "tx_pkts",
               "tx_bytes"} | DROP_REASONS
 VRING_KEYS = {"vring", "queue", "direction", "enabled", "size",
