@@ -82,7 +82,7 @@ def ip_csum(hdr):
     return ~s & 0xffff
 
 
-def decap(f, src_mac, dst_mac, src_ip, dst_ip, vni, ttl=64):
+def decap(f, src_mac, dst_mac, src_ip, dst_ip, vni, ttl=64, dport=PORT):
     """The inner frame of @f, a VXLAN frame as RFC 7348 and the switch's
     contract want it (AssertionError otherwise): outer Ethernet @src_mac
     -> @dst_mac, IPv4 @src_ip -> @dst_ip without options, DF set, not a
@@ -103,8 +103,8 @@ def decap(f, src_mac, dst_mac, src_ip, dst_ip, vni, ttl=64):
     assert (ip[12:16], ip[16:20]) == (bytes(map(int, src_ip.split("."))),
                                       bytes(map(int, dst_ip.split(".")))), \
         what
-    sport, dport, ulen, ucsum = struct.unpack("!HHHH", f[34:42])
-    assert dport == PORT and 49152 <= sport <= 65535, what
+    sport, udp_dport, ulen, ucsum = struct.unpack("!HHHH", f[34:42])
+    assert udp_dport == dport and 49152 <= sport <= 65535, what
     assert ulen == tot - 20 and ucsum == 0, what
     assert f[42:50] == vxlan_hdr(vni), what
     return f[50:], sport
@@ -760,6 +760,68 @@ def test_unresolved_remote(rig):
         rig.ctl("s1", "port/del", "vx77")
     assert "vx77" not in [t["name"] for t in
                           rig.ctl("s1", "vxlan/show")["tunnels"]]
+
+
+def test_gateway(rig):
+    """gw=: a remote off the underlay's subnet is reached through the
+    gateway's MAC: vxlan/show has the gw and the remote resolved to the
+    gateway's (the Linux VTEP's) MAC; a guest's broadcast leaves with that
+    destination MAC and the remote's IP."""
+    far = "10.201.88.8"
+    caps = rig.sniff_underlay("gw")
+    rig.ctl("s1", "port/add", "vxlan", "vx88", "vni=88", "local=%s" % IP1,
+            "remote=%s" % far, "via=net_tap0", "gw=%s" % IP3, "ttl=9",
+            "dstport=4790")
+    try:
+        wait_for(lambda: rig.vxlan("s1", "vx88")["remotes"][far]["state"]
+                 == "resolved", T, interval=0.1, what="gw resolved")
+        t = rig.vxlan("s1", "vx88")
+        assert (t["gw"], t["ttl"], t["dstport"]) == (IP3, 9, 4790), t
+        assert t["remotes"][far]["mac"] == MAC_L, t
+        f = frame(GMAC["a1"], BCAST, 950, 200)
+        gs = rig.start_guests({"a1": [f]})
+        gs["a1"].send()
+        wait_for(lambda: rig.vxlan("s1", "vx88")["remotes"][far]["tx_pkts"]
+                 >= 1, T, interval=0.1, what="a frame to the far remote")
+        settle(rig)
+        gs["a1"].finish()
+        cap = {who: stop(c) for who, c in caps.items()}
+        out = [x for x in cap["s1"] if Ether(x).haslayer(IP) and
+               Ether(x)[IP].dst == far]
+        assert len(out) == 1, out
+        assert decap(out[0], MAC_S1, MAC_L, IP1, far, 88, ttl=9,
+                     dport=4790)[0] == f
+    finally:
+        for c in caps.values():
+            if c.proc.alive():
+                stop(c)
+        rig.ctl("s1", "port/del", "vx88")
+
+
+def test_port_add_errors(rig):
+    """port/add vxlan with a bad value is an error naming it, and adds
+    nothing: VNI above 2^24 - 1, 17 remotes, a via port that is not an
+    ethdev (a guest's), no such via port, a local that is not IPv4, a
+    name taken."""
+    ok = ["vni=5", "local=%s" % IP1, "remote=%s" % IP9, "via=net_tap0"]
+    bad = [["vni=16777216"] + ok[1:],
+           ok[:2] + ["remote=" + "+".join("10.9.0.%d" % i
+                                          for i in range(1, 18))] + ok[3:],
+           ok[:3] + ["via=a1"],
+           ok[:3] + ["via=nosuchport"],
+           ok[:1] + ["local=10.200.42"] + ok[2:]]
+    def names():
+        return sorted(t["name"] for t in rig.ctl("s1", "vxlan/show")[
+            "tunnels"]), rig.ctl("s1", "port/list")
+    before = names()
+    for args in bad:
+        with pytest.raises(ctlclient.RpcError):
+            rig.ctl("s1", "port/add", "vxlan", "vxbad", *args)
+    with pytest.raises(ctlclient.RpcError):
+        rig.ctl("s1", "port/add", "vxlan", "vx42", *ok)
+    after = names()
+    assert after[0] == before[0] == ["vx42"], after
+    assert [p["name"] for p in after[1]] == [p["name"] for p in before[1]]
 
 
 # --- malformed VXLAN (point 6) ----------------------------------------------
