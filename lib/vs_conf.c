@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include <rte_cfgfile.h>
 #include <rte_common.h>
@@ -393,6 +394,8 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 			snprintf(where, sizeof(where), "--vhost '%s': ", spec);
 			ret = vs_conf_port_key(&vc->keys, tok, where, err,
 					       errlen);
+			if (ret == 0)
+				continue;
 			if (ret != -ENOENT)
 				return ret;
 			return fail(
@@ -484,6 +487,174 @@ add_port(struct vs_conf *conf, const struct vs_port_conf *pc, char *err,
 		return fail(err, errlen, "--port '%s': more than %d ports",
 			    pc->port, VS_MAX_PORT_CONF);
 	conf->port[conf->nb_port++] = *pc;
+	return 0;
+}
+
+/* A dotted-quad IPv4 address, unicast, not 0.0.0.0. */
+static int
+parse_ipv4(const char *s, uint32_t *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1 || a.s_addr == 0 ||
+	    (ntohl(a.s_addr) >> 28) >= 14 /* multicast, reserved */)
+		return -EINVAL;
+	*out = a.s_addr;
+	return 0;
+}
+
+/* One key of a tunnel; -ENOENT for a key that is not a tunnel key. */
+static int
+vxlan_key(struct vs_vxlan_conf *xc, const char *key, const char *val,
+	  const char *where, char *err, size_t errlen)
+{
+	uint32_t v;
+
+	if (strcmp(key, "vni") == 0) {
+		if (parse_u32(val, 0, (1u << 24) - 1, &v) < 0)
+			return fail(err, errlen, "%sinvalid vni '%s' (0..%u)",
+				    where, val, (1u << 24) - 1);
+		xc->vni = v;
+	} else if (strcmp(key, "local") == 0 || strcmp(key, "gw") == 0) {
+		if (parse_ipv4(val, key[0] == 'l' ? &xc->local : &xc->gw) < 0)
+			return fail(
+				err, errlen,
+				"%sinvalid %s '%s' (a unicast IPv4 address)",
+				where, key, val);
+	} else if (strcmp(key, "remote") == 0) {
+		char buf[VS_VXLAN_MAX_REMOTES * 16 + 1], *tok, *save = NULL;
+
+		xc->nb_remote = 0;
+		if (strlen(val) >= sizeof(buf) || *val == '\0' ||
+		    val[strlen(val) - 1] == '+' || *val == '+' ||
+		    strstr(val, "++"))
+			goto bad_remote;
+		strcpy(buf, val);
+		for (tok = strtok_r(buf, "+", &save); tok;
+		     tok = strtok_r(NULL, "+", &save)) {
+			uint32_t ip, i;
+
+			if (xc->nb_remote >= VS_VXLAN_MAX_REMOTES ||
+			    parse_ipv4(tok, &ip) < 0)
+				goto bad_remote;
+			for (i = 0; i < xc->nb_remote; i++)
+				if (xc->remote[i] == ip)
+					goto bad_remote;
+			xc->remote[xc->nb_remote++] = ip;
+		}
+	} else if (strcmp(key, "via") == 0) {
+		if (*val == '\0' || strlen(val) >= sizeof(xc->via))
+			return fail(err, errlen, "%sinvalid via '%s'", where,
+				    val);
+		strcpy(xc->via, val);
+	} else if (strcmp(key, "dstport") == 0) {
+		if (parse_u32(val, 1, 65535, &v) < 0)
+			return fail(err, errlen,
+				    "%sinvalid dstport '%s' (1..65535)", where,
+				    val);
+		xc->dstport = v;
+	} else if (strcmp(key, "ttl") == 0) {
+		if (parse_u32(val, 1, 255, &v) < 0)
+			return fail(err, errlen, "%sinvalid ttl '%s' (1..255)",
+				    where, val);
+		xc->ttl = v;
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+bad_remote:
+	return fail(
+		err, errlen,
+		"%sinvalid remote '%s' (up to %d distinct unicast IPv4 addresses joined by '+')",
+		where, val, VS_VXLAN_MAX_REMOTES);
+}
+
+static int
+vxlan_check(const struct vs_vxlan_conf *xc, const char *where, char *err,
+	    size_t errlen)
+{
+	uint16_t i;
+
+	if (xc->local == 0)
+		return fail(err, errlen, "%smissing local=IP", where);
+	if (xc->nb_remote == 0)
+		return fail(err, errlen, "%smissing remote=IP[+IP...]", where);
+	if (xc->via[0] == '\0')
+		return fail(err, errlen, "%smissing via=PORT (the underlay)",
+			    where);
+	for (i = 0; i < xc->nb_remote; i++)
+		if (xc->remote[i] == xc->local)
+			return fail(err, errlen,
+				    "%sa remote is the local address", where);
+	return vs_conf_port_keys_check(&xc->keys, where, err, errlen);
+}
+
+static void
+vxlan_defaults(struct vs_vxlan_conf *xc)
+{
+	memset(xc, 0, sizeof(*xc));
+	xc->dstport = 4789; /* IANA, RFC 7348 */
+	xc->ttl = 64;
+}
+
+int
+vs_conf_parse_vxlan(struct vs_vxlan_conf *xc, const char *spec, char *err,
+		    size_t errlen)
+{
+	char where[160];
+	char buf[1024];
+	char *tok, *save = NULL;
+	int ret;
+
+	vxlan_defaults(xc);
+	if (spec == NULL || strlen(spec) >= sizeof(buf))
+		return fail(err, errlen, "--vxlan: spec missing or too long");
+	snprintf(where, sizeof(where), "--vxlan '%.120s': ", spec);
+	strcpy(buf, spec);
+	tok = strtok_r(buf, ",", &save);
+	if (tok == NULL || *spec == ',' || strchr(tok, '=') != NULL ||
+	    !valid_name(tok))
+		return fail(
+			err, errlen,
+			"%sa tunnel name is needed first (1..%d of A-Z a-z 0-9 _ -)",
+			where, VS_NAME_LEN - 1);
+	strcpy(xc->name, tok);
+	while ((tok = strtok_r(NULL, ",", &save)) != NULL) {
+		char *eq = strchr(tok, '=');
+
+		if (eq == NULL)
+			return fail(err, errlen, "%sunknown parameter '%s'",
+				    where, tok);
+		*eq = '\0';
+		ret = vxlan_key(xc, tok, eq + 1, where, err, errlen);
+		if (ret == -ENOENT)
+			ret = port_key(&xc->keys, tok, eq + 1, where, err,
+				       errlen);
+		if (ret == -ENOENT)
+			return fail(
+				err, errlen,
+				"%sunknown parameter '%s' (vni=N, local=IP, remote=IP[+IP...], via=PORT, dstport=N, ttl=N, gw=IP, %s)",
+				where, tok, vs_conf_port_keys_help);
+		if (ret < 0)
+			return ret;
+	}
+	return vxlan_check(xc, where, err, errlen);
+}
+
+static int
+add_vxlan(struct vs_conf *conf, const struct vs_vxlan_conf *xc, char *err,
+	  size_t errlen)
+{
+	uint16_t i;
+
+	if (conf->nb_vxlan >= VS_MAX_VXLAN_CONF)
+		return fail(err, errlen, "--vxlan '%s': more than %d tunnels",
+			    xc->name, VS_MAX_VXLAN_CONF);
+	for (i = 0; i < conf->nb_vxlan; i++)
+		if (strcmp(conf->vxlan[i].name, xc->name) == 0)
+			return fail(err, errlen,
+				    "--vxlan '%s': name given twice", xc->name);
+	conf->vxlan[conf->nb_vxlan++] = *xc;
 	return 0;
 }
 
@@ -642,11 +813,13 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		struct vs_port_conf pc;
 		int is_vhost = strncmp(secs[i], "vhost.", 6) == 0;
 		int is_port = strncmp(secs[i], "port.", 5) == 0;
+		int is_vxlan = strncmp(secs[i], "vxlan.", 6) == 0;
 
-		if (!is_vhost && !is_port && strcmp(secs[i], "switch") != 0) {
+		if (!is_vhost && !is_port && !is_vxlan &&
+		    strcmp(secs[i], "switch") != 0) {
 			ret = fail(
 				err, errlen,
-				"--config '%s': unknown section [%s] (expected [switch], [vhost.NAME] or [port.NAME])",
+				"--config '%s': unknown section [%s] (expected [switch], [vhost.NAME], [port.NAME] or [vxlan.NAME])",
 				file, secs[i]);
 			break;
 		}
@@ -661,6 +834,34 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		snprintf(where, sizeof(where), "--config '%s': [%s] ", file,
 			 secs[i]);
+		if (is_vxlan) {
+			struct vs_vxlan_conf xc;
+
+			vxlan_defaults(&xc);
+			if (!valid_name(secs[i] + 6)) {
+				ret = fail(err, errlen, "%sinvalid tunnel name",
+					   where);
+				break;
+			}
+			strcpy(xc.name, secs[i] + 6);
+			for (j = 0; j < n && ret == 0; j++) {
+				ret = vxlan_key(&xc, ent[j].name, ent[j].value,
+						where, err, errlen);
+				if (ret == -ENOENT)
+					ret = port_key(&xc.keys, ent[j].name,
+						       ent[j].value, where, err,
+						       errlen);
+				if (ret == -ENOENT)
+					ret = fail(err, errlen,
+						   "%sunknown key '%s'", where,
+						   ent[j].name);
+			}
+			if (ret == 0)
+				ret = vxlan_check(&xc, where, err, errlen);
+			if (ret == 0)
+				ret = add_vxlan(conf, &xc, err, errlen);
+			continue;
+		}
 		if (is_port) {
 			memset(&pc, 0, sizeof(pc));
 			if (strlen(secs[i] + 5) == 0 ||
@@ -766,6 +967,7 @@ out:
 enum {
 	OPT_VHOST = 256,
 	OPT_PORT,
+	OPT_VXLAN,
 	OPT_CONFIG,
 	OPT_CTL,
 	OPT_NUM, /* every option of num_opts[] */
@@ -779,7 +981,12 @@ vs_conf_usage(const char *prog)
 	       "                          vhost-user port (server mode unless client)\n"
 	       "  --port PORT,KEY=VAL[,KEY=VAL...]\n"
 	       "                          keys of any port, ethdevs included, by name\n"
-	       "                          or id: offloads=on|off, mtu=N\n"
+	       "                          or id: offloads=on|off, mtu=N, vlan=N,\n"
+	       "                          trunks=N[-M][:...], native=N, max-macs=N,\n"
+	       "                          allowed-macs=MAC[+MAC...], flood-pps=N\n"
+	       "  --vxlan NAME,vni=N,local=IP,remote=IP[+IP...],via=PORT[,dstport=N]\n"
+	       "          [,ttl=N][,gw=IP][,KEY=VAL...]\n"
+	       "                          VXLAN tunnel port over the ethdev via\n"
 	       "  --config FILE           INI file with the same settings (see config/)\n"
 	       "  --ctl PATH              control socket path\n"
 	       "  --burst N               packets per rx burst (%d)\n"
@@ -802,6 +1009,7 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 	static const struct option longopts[] = {
 		{ "vhost", required_argument, NULL, OPT_VHOST },
 		{ "port", required_argument, NULL, OPT_PORT },
+		{ "vxlan", required_argument, NULL, OPT_VXLAN },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "ctl", required_argument, NULL, OPT_CTL },
 		{ "burst", required_argument, NULL, OPT_NUM },
@@ -838,6 +1046,16 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 			if (ret < 0)
 				return ret;
 			break;
+		case OPT_VXLAN: {
+			struct vs_vxlan_conf xc;
+
+			ret = vs_conf_parse_vxlan(&xc, optarg, err, errlen);
+			if (ret == 0)
+				ret = add_vxlan(conf, &xc, err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		}
 		case OPT_CONFIG:
 			if (copy_path(conf->config_file, optarg, "--config",
 				      err, errlen) < 0)

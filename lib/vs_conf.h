@@ -65,6 +65,27 @@ struct vs_port_conf {
 
 #define VS_MAX_PORT_CONF 64
 
+#define VS_VXLAN_MAX_REMOTES 16
+#define VS_MAX_VXLAN_CONF 64
+
+/**
+ * One --vxlan NAME,vni=N,local=IP,remote=IP[+IP...],via=PORT[,dstport=N]
+ * [,ttl=N][,gw=IP][,KEY=VAL...] or [vxlan.NAME] section. Addresses in
+ * network byte order.
+ */
+struct vs_vxlan_conf {
+	char name[VS_NAME_LEN];
+	uint32_t vni;
+	uint32_t local;
+	uint32_t gw; /**< 0: remotes are on the underlay's subnet */
+	uint16_t nb_remote;
+	uint32_t remote[VS_VXLAN_MAX_REMOTES];
+	char via[VS_NAME_LEN]; /**< the underlay ethdev: name or id */
+	uint16_t dstport; /**< host order; 4789 */
+	uint8_t ttl;
+	struct vs_port_keys keys;
+};
+
 /** MTU bounds: the IPv4 minimum and a 9000-byte jumbo frame's payload. */
 #define VS_MTU_MIN 68
 #define VS_MTU_MAX 9702
@@ -84,6 +105,8 @@ struct vs_conf {
 	struct vs_vhost_conf vhost[VS_MAX_VHOST_CONF];
 	uint16_t nb_port;
 	struct vs_port_conf port[VS_MAX_PORT_CONF];
+	uint16_t nb_vxlan;
+	struct vs_vxlan_conf vxlan[VS_MAX_VXLAN_CONF];
 };
 
 /** Fill @p conf with the defaults documented in doc/guide.md. */
@@ -150,6 +173,15 @@ void vs_conf_trunks_fmt(const uint64_t *trunks, char *buf, size_t len);
 
 /** The port keys, for messages: "offloads=on|off, mtu=N, ...". */
 extern const char vs_conf_port_keys_help[];
+
+/**
+ * Parse one tunnel spec "NAME,vni=N,local=IP,remote=IP[+IP...],via=PORT
+ * [,dstport=N][,ttl=N][,gw=IP][,KEY=VAL...]" (--vxlan, port/add vxlan).
+ *
+ * @return 0, or -EINVAL with a reason in @p err.
+ */
+int vs_conf_parse_vxlan(struct vs_vxlan_conf *xc, const char *spec, char *err,
+			size_t errlen);
 
 /** The usage text, for --help. */
 void vs_conf_usage(const char *prog);

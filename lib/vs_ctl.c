@@ -24,6 +24,7 @@
 #include "vs_capture.h"
 #include "vs_cmd.h"
 #include "vs_ctl.h"
+#include "vs_vxlan.h"
 #include "vs_fdb.h"
 #include "vs_sock.h"
 
@@ -279,6 +280,7 @@ ctl_thread(void *arg)
 			 */
 			vs_cmd_lock();
 			vs_fdb_age(now);
+			vs_vxlan_tick(now);
 			vs_cmd_unlock();
 			next_age = now + hz;
 		}

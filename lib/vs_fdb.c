@@ -48,12 +48,21 @@ RTE_LOG_REGISTER(vs_logtype_fdb, vswitch.fdb, INFO);
 #define FDB_DATA_PORT_MASK 0xffffu
 #define FDB_DATA_STATIC (1u << 16)
 #define FDB_DATA_VALID (1u << 17)
+/* The remote VTEP a MAC behind a tunnel port is at: index + 1, 0 none. */
+#define FDB_DATA_REMOTE_SHIFT 24
 
 static inline void *
-fdb_data(uint16_t port, bool is_static)
+fdb_data(uint16_t port, bool is_static, uint8_t remote)
 {
 	return (void *)(uintptr_t)(FDB_DATA_VALID | port |
-				   (is_static ? FDB_DATA_STATIC : 0));
+				   (is_static ? FDB_DATA_STATIC : 0) |
+				   (uint32_t)remote << FDB_DATA_REMOTE_SHIFT);
+}
+
+static inline uint8_t
+fdb_data_remote(const void *d)
+{
+	return (uint8_t)((uintptr_t)d >> FDB_DATA_REMOTE_SHIFT);
 }
 
 static inline uint16_t
@@ -215,7 +224,7 @@ vs_fdb_get_aging(void)
 }
 
 void
-vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint16_t *ports)
+vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint32_t *ports)
 {
 	const void *kp[RTE_HASH_LOOKUP_BULK_MAX];
 	void *data[RTE_HASH_LOOKUP_BULK_MAX];
@@ -231,7 +240,8 @@ vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint16_t *ports)
 			hits = 0;
 		for (i = 0; i < chunk; i++)
 			ports[done + i] = hits & (1ull << i)
-				? fdb_data_port(data[i])
+				? fdb_data_port(data[i]) |
+					(uint32_t)fdb_data_remote(data[i]) << 16
 				: VS_PORT_INVALID;
 	}
 }
@@ -274,7 +284,8 @@ room_for(uint16_t port, uint32_t max)
 }
 
 int
-vs_fdb_learn(uint64_t key, uint16_t port, uint64_t now, uint32_t max)
+vs_fdb_learn(uint64_t key, uint16_t port, uint8_t remote, uint64_t now,
+	     uint32_t max)
 {
 	struct fdb_slot *s;
 	void *d;
@@ -282,16 +293,18 @@ vs_fdb_learn(uint64_t key, uint16_t port, uint64_t now, uint32_t max)
 
 	pos = rte_hash_lookup_data(fdb.h, &key, &d);
 	if (likely(pos >= 0)) {
-		if (unlikely(fdb_data_port(d) != port) && !fdb_data_static(d)) {
+		if (unlikely(fdb_data_port(d) != port ||
+			     fdb_data_remote(d) != remote) &&
+		    !fdb_data_static(d)) {
 			/*
 			 * A MAC that moved (e.g. live migration's RARP): one
 			 * release store of the key's data, under the hash's
 			 * writer lock (rte_hash looks for the key before it
 			 * takes a free position, so a full table is no bar).
 			 */
-			if (!room_for(port, max))
+			if (fdb_data_port(d) != port && !room_for(port, max))
 				return -ENOSPC;
-			fdb_add(key, fdb_data(port, false), now);
+			fdb_add(key, fdb_data(port, false, remote), now);
 			return 0;
 		}
 		s = &fdb.slots[pos];
@@ -307,7 +320,7 @@ vs_fdb_learn(uint64_t key, uint16_t port, uint64_t now, uint32_t max)
 	 */
 	if (!room_for(port, max))
 		return -ENOSPC;
-	fdb_add(key, fdb_data(port, false), now);
+	fdb_add(key, fdb_data(port, false, remote), now);
 	return 0;
 }
 
@@ -421,7 +434,7 @@ vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t vlan,
 		return -EINVAL;
 	if (!writer_ok())
 		return -EPERM;
-	ret = fdb_add(vs_fdb_key(mac, vlan), fdb_data(port, true),
+	ret = fdb_add(vs_fdb_key(mac, vlan), fdb_data(port, true, 0),
 		      rte_get_tsc_cycles());
 	if (ret < 0)
 		return ret == -ENOSPC ? -ENOSPC : -EINVAL;
@@ -468,6 +481,7 @@ vs_fdb_walk(uint16_t port,
 		if (port != VS_PORT_INVALID && e.port_id != port)
 			continue;
 		e.is_static = fdb_data_static(d);
+		e.remote = fdb_data_remote(d);
 		e.age_s = (now - atomic_load(&s->seen)) / hz;
 		cb(&e, arg);
 		n++;

@@ -34,6 +34,7 @@ struct vs_fdb_entry_info {
 	uint16_t vlan;
 	uint16_t port_id;
 	bool is_static;
+	uint8_t remote; /**< tunnel port: its remote VTEP, index + 1; 0 none */
 	uint32_t age_s; /**< Seconds since last seen. */
 };
 
@@ -68,19 +69,22 @@ vs_fdb_key(const void *mac, uint16_t vlan)
 
 /**
  * Look up @p n keys (vs_fdb_key()); ports[i] is the port or
- * VS_PORT_INVALID. Datapath; any lcore.
+ * VS_PORT_INVALID, with in bits 16..23 the remote VTEP (index + 1) for a
+ * tunnel port. Datapath; any lcore.
  */
-void vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint16_t *ports);
+void vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint32_t *ports);
 
 /**
- * Learn @p key on @p port at TSC @p now. Datapath; any lcore.
+ * Learn @p key on @p port (at remote VTEP @p remote, index + 1, behind
+ * a tunnel port; else 0) at TSC @p now. Datapath; any lcore.
  * An entry already right costs one lookup and, at most every
  * VS_FDB_TOUCH_US, one store.
  * @param max  the port's max-macs, 0 for no limit: a port holding that
  *   many entries learns no new one (and takes no MAC over from another).
  * @return 0, or -ENOSPC when @p max stopped it.
  */
-int vs_fdb_learn(uint64_t key, uint16_t port, uint64_t now, uint32_t max);
+int vs_fdb_learn(uint64_t key, uint16_t port, uint8_t remote, uint64_t now,
+		 uint32_t max);
 
 /** Entries on @p port. */
 uint32_t vs_fdb_port_count(uint16_t port);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* MAC table commands: fdb/show, fdb/add, fdb/del, fdb/flush, fdb/aging. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "vs_cmd.h"
 #include "vs_fdb.h"
+#include "vs_vxlan.h"
 #include "vs_port_priv.h"
 
 static void
@@ -29,6 +31,15 @@ entry_json(const struct vs_fdb_entry_info *e, void *arg)
 					"type",
 					e->is_static ? "static" : "learned",
 					"age", e->age_s));
+	if (e->remote) {
+		uint32_t ip = vs_vxlan_remote_ip(p, e->remote);
+		char b[INET_ADDRSTRLEN] = "?";
+
+		inet_ntop(AF_INET, &ip, b, sizeof(b));
+		json_object_set_new(
+			json_array_get(arg, json_array_size(arg) - 1), "remote",
+			json_string(b));
+	}
 }
 
 static int

@@ -24,6 +24,8 @@
 #include "vs_mbuf.h"
 #include "vs_offload.h"
 #include "vs_port_priv.h"
+#include "vs_vlan.h"
+#include "vs_vxlan.h"
 
 RTE_LOG_REGISTER(vs_logtype_fwd, vswitch.fwd, INFO);
 
@@ -448,55 +450,6 @@ txbuf_finish(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 		txbuf_put(lc, p->id, out[i]);
 }
 
-#define VS_VLAN_ID_MASK RTE_VLAN_ID_MASK
-
-/*
- * Frames of VLAN @p vid to @p p, which is not plain or @p vid is not 0:
- * dropped if @p p is not in the VLAN (a unicast the table sent there: a
- * static entry, or learned before the port's VLANs changed), tagged if
- * @p p takes the VLAN tagged. Returns the frame to send, or NULL.
- */
-static __rte_noinline struct rte_mbuf *
-vlan_out(struct vs_port *in, const struct vs_l2 *d, struct rte_mbuf *m,
-	 uint16_t vid, int socket)
-{
-	struct rte_mbuf *c;
-
-	if (unlikely(!vs_l2_member(d, vid))) {
-		vs_port_drop(in, VS_DROP_VLAN_DENIED, &m, 1);
-		return NULL;
-	}
-	if (!vs_l2_tagged(d, vid))
-		return m;
-	/*
-	 * Push the tag into the frame. A frame another destination also
-	 * holds (flooding), or whose buffer is not its own, is copied first.
-	 */
-	if (rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m) ||
-	    rte_pktmbuf_headroom(m) < RTE_VLAN_HLEN) {
-		c = rte_pktmbuf_copy(m, vs_mbuf_pool(socket), 0, UINT32_MAX);
-		if (c == NULL) {
-			vs_port_drop(in, VS_DROP_NO_MBUF, &m, 1);
-			return NULL;
-		}
-		c->ol_flags = m->ol_flags;
-		c->l2_len = m->l2_len;
-		c->l3_len = m->l3_len;
-		c->l4_len = m->l4_len;
-		c->tso_segsz = m->tso_segsz;
-		c->vlan_tci = m->vlan_tci;
-		rte_pktmbuf_free(m);
-		m = c;
-	}
-	if (rte_vlan_insert(&m) != 0) {
-		vs_port_drop(in, VS_DROP_NO_MBUF, &m, 1);
-		return NULL;
-	}
-	if (m->ol_flags & VS_OL_TX_FLAGS)
-		m->l2_len += RTE_VLAN_HLEN;
-	return m;
-}
-
 static inline void
 txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
 	  struct rte_mbuf *m)
@@ -524,9 +477,9 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
 	}
 	/* VLANs: nothing to do between plain ports in VLAN 0. */
 	d = atomic_load_explicit(&p->l2, memory_order_acquire);
-	vid = m->vlan_tci & VS_VLAN_ID_MASK;
+	vid = m->vlan_tci & RTE_VLAN_ID_MASK;
 	if (unlikely(!d->plain || vid != 0)) {
-		m = vlan_out(in, d, m, vid, p->socket_id);
+		m = vs_vlan_out(in, d, m, vid, p->socket_id);
 		if (m == NULL)
 			return;
 	}
@@ -547,96 +500,15 @@ mbuf_ref_add(struct rte_mbuf *m, int16_t v)
 		rte_mbuf_refcnt_update(m, v);
 }
 
-/*
- * The VLAN of frame @p m arriving on a port with @p c, its tag taken off
- * (inside the switch frames are untagged; m->vlan_tci holds the VLAN and
- * the priority of the tag it came with). -1: not allowed in.
- */
-static __rte_noinline int
-vlan_in(const struct vs_l2 *c, struct rte_mbuf *m)
+/* How many of @p in's rx queues poll list @p pl holds (storm control). */
+static uint16_t
+pl_share(const struct vs_poll_list *pl, const struct vs_port *in)
 {
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	uint16_t tci = 0, vid;
-
-	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN)) {
-		if (rte_pktmbuf_data_len(m) <
-		    RTE_ETHER_HDR_LEN + sizeof(struct rte_vlan_hdr))
-			return -1;
-		tci = rte_be_to_cpu_16(
-			((const struct rte_vlan_hdr *)(eth + 1))->vlan_tci);
-		vid = tci & VS_VLAN_ID_MASK;
-		/* VLAN 0 is a priority tag: the frame counts as untagged. */
-		if (vid == 4095 ||
-		    (vid != 0 &&
-		     (c->access ||
-		      (c->trunk_list && !vs_l2_trunk_has(c, vid)))))
-			return -1;
-		rte_vlan_strip(m);
-		m->ol_flags &=
-			~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
-		if (m->ol_flags & VS_OL_TX_FLAGS)
-			m->l2_len -= RTE_VLAN_HLEN;
-		if (vid != 0) {
-			m->vlan_tci = tci;
-			return vid;
-		}
-	}
-	if (c->access)
-		vid = c->access;
-	else if (c->native)
-		vid = c->native;
-	else if (c->trunk_list && !vs_l2_trunk_has(c, 0))
-		return -1;
-	else
-		vid = 0;
-	m->vlan_tci = (tci & ~VS_VLAN_ID_MASK) | vid;
-	return vid;
-}
-
-static inline bool
-src_allowed(const struct vs_l2 *c, uint64_t src)
-{
-	uint16_t i;
-
-	for (i = 0; i < c->nb_allowed; i++)
-		if (c->allowed[i] == src)
-			return true;
-	return false;
-}
-
-/*
- * Storm control: a token bucket per (lcore, ingress port) for frames that
- * flood. An lcore polling k of the port's n rx queues gets k/n of the
- * rate. The bucket holds 100 ms of frames (at least one).
- */
-static __rte_noinline bool
-storm_ok(struct vs_lcore *lc, struct vs_port *in, const struct vs_l2 *c,
-	 const struct vs_poll_list *pl, uint64_t now)
-{
-	struct vs_storm *s = &lc->storm[in->id];
-	uint64_t rate, cost, depth;
 	uint16_t i, k = 0;
 
 	for (i = 0; i < pl->n; i++)
 		k += pl->q[i].port_id == in->id;
-	rate = (uint64_t)c->flood_pps * RTE_MAX(k, (uint16_t)1) /
-		RTE_MAX(in->nb_rxq, (uint16_t)1);
-	if (rate == 0)
-		rate = 1;
-	cost = rte_get_tsc_hz() / rate;
-	depth = cost * RTE_MAX(rate / 10, (uint64_t)1);
-	if (s->pps != c->flood_pps || s->serial != in->serial) {
-		s->pps = c->flood_pps;
-		s->serial = in->serial;
-		s->tokens = depth;
-		s->last = now;
-	}
-	s->tokens = RTE_MIN(s->tokens + (now - s->last), depth);
-	s->last = now;
-	if (s->tokens < cost)
-		return false;
-	s->tokens -= cost;
-	return true;
+	return k;
 }
 
 static void
@@ -650,8 +522,10 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	uint64_t keys[VS_MAX_BURST];
 	uint64_t last_src = 0;
 	/* Frame j goes to out[map[j]], the port of its destination keys[]. */
-	uint16_t out[VS_MAX_BURST], map[VS_MAX_BURST];
+	uint32_t out[VS_MAX_BURST];
+	uint16_t map[VS_MAX_BURST];
 	uint16_t nu = 0;
+	bool tun_in = in->kind == VS_PORT_VXLAN;
 	uint16_t flood[VS_MAX_PORTS];
 	int nb_flood = -1; /* computed on the first flooded frame */
 	int flood_vid = -1; /* the VLAN flood[] is for */
@@ -676,7 +550,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			vid = 0;
 			m->vlan_tci = 0;
 		} else {
-			vid = vlan_in(c, m);
+			vid = vs_vlan_in(c, m);
 			if (unlikely(vid < 0)) {
 				vs_port_drop(in, VS_DROP_VLAN_DENIED, &m, 1);
 				continue;
@@ -685,15 +559,17 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		}
 		src = vs_fdb_key(&eth->src_addr, vid);
 		if (unlikely(c->nb_allowed) &&
-		    !src_allowed(c, src & VS_FDB_MAC_MASK)) {
+		    !vs_src_allowed(c, src & VS_FDB_MAC_MASK)) {
 			vs_port_drop(in, VS_DROP_SRC_DENIED, &m, 1);
 			continue;
 		}
 		/* One-entry cache: a burst usually has one source. */
 		if (src != last_src &&
 		    rte_is_valid_assigned_ether_addr(&eth->src_addr)) {
-			if (unlikely(vs_fdb_learn(src, in_id, now,
-						  c->max_macs) < 0))
+			if (unlikely(vs_fdb_learn(src, in_id,
+						  tun_in ? (uint8_t)m->hash.usr
+							 : 0,
+						  now, c->max_macs) < 0))
 				st->mac_limit++;
 			last_src = src;
 		}
@@ -708,6 +584,8 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		pkts[j++] = m;
 	}
 	n = j;
+	if (unlikely(nu == 0))
+		return;
 	vs_fdb_lookup_bulk(keys, nu, out);
 	/*
 	 * Broadcast and multicast flood, whatever the table says; so does a
@@ -718,23 +596,27 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	for (i = 0; i < nu; i++)
 		if ((keys[i] & 1) ||
 		    (out[i] != VS_PORT_INVALID &&
-		     unlikely(vs_port_get(out[i]) == NULL)))
+		     unlikely(vs_port_get(out[i] & 0xffff) == NULL)))
 			out[i] = VS_PORT_INVALID;
 
 	/* Pass 2: chain every frame to its destinations. */
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
-		uint16_t to = out[map[i]];
+		uint16_t to = out[map[i]] & 0xffff;
 		int vid;
 
 		if (likely(to != VS_PORT_INVALID)) {
+			/* The remote VTEP behind a tunnel port, or 0. */
+			m->hash.usr = out[map[i]] >> 16;
 			if (unlikely(to == in_id))
 				vs_port_drop(in, VS_DROP_SAME_PORT, &m, 1);
 			else
 				txbuf_add(lc, in, to, m);
 			continue;
 		}
-		if (unlikely(c->flood_pps) && !storm_ok(lc, in, c, pl, now)) {
+		if (unlikely(c->flood_pps) &&
+		    !vs_storm_ok(&lc->storm[in->id], in, c, pl_share(pl, in),
+				 now)) {
 			vs_port_drop(in, VS_DROP_STORM, &m, 1);
 			continue;
 		}
@@ -742,7 +624,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		 * Broadcast, multicast, unknown unicast: every other up port
 		 * of the frame's VLAN.
 		 */
-		vid = m->vlan_tci & VS_VLAN_ID_MASK;
+		vid = m->vlan_tci & RTE_VLAN_ID_MASK;
 		if (nb_flood < 0 || vid != flood_vid) {
 			nb_flood = 0;
 			flood_vid = vid;
@@ -750,6 +632,9 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 				struct vs_port *p = vs_port_get(k);
 
 				if (k != in_id && p != NULL && vs_port_up(p) &&
+				    atomic_load_explicit(
+					    &p->ul, memory_order_relaxed) ==
+					    NULL &&
 				    vs_l2_member(atomic_load_explicit(
 							 &p->l2,
 							 memory_order_acquire),
@@ -761,11 +646,40 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			vs_port_drop(in, VS_DROP_NO_DEST, &m, 1);
 			continue;
 		}
+		m->hash.usr = 0; /* a tunnel sends it to every remote */
 		if (nb_flood > 1)
 			mbuf_ref_add(m, nb_flood - 1);
 		for (k = 0; k < nb_flood; k++)
 			txbuf_add(lc, in, flood[k], m);
 	}
+}
+
+struct tun_ctx {
+	struct vs_lcore *lc;
+	const struct vs_poll_list *pl;
+	uint64_t now;
+};
+
+/* Frames a tunnel port received (decapsulated): its ingress. */
+static void
+tun_deliver(void *arg, struct vs_port *t, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct tun_ctx *c = arg;
+	struct vs_port_lstats *st = &t->stats[c->lc->lcore_id];
+	struct vs_capture *cap;
+	uint16_t k;
+
+	if (!atomic_load_explicit(&t->enabled, memory_order_relaxed)) {
+		vs_port_drop(t, VS_DROP_PORT_DOWN, pkts, n);
+		return;
+	}
+	st->rx_pkts += n;
+	for (k = 0; k < n; k++)
+		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
+	cap = atomic_load_explicit(&t->capture, memory_order_acquire);
+	if (unlikely(cap != NULL))
+		vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
+	fwd_burst(c->lc, t, c->pl, pkts, n, c->now);
 }
 
 uint16_t
@@ -802,6 +716,11 @@ vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
 #else
 	n = p->ops->rx(p, rq->queue, pkts, fwd.burst);
 #endif
+	/* A VXLAN underlay: ARP requests the control thread queued. */
+	if (unlikely(atomic_load_explicit(&p->ul, memory_order_relaxed) !=
+		     NULL) &&
+	    rq->queue == 0)
+		vs_vxlan_drain(p, lc->idx);
 	if (n == 0)
 		return 0;
 	st = &p->stats[lc->lcore_id];
@@ -815,6 +734,13 @@ vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
 	for (k = 0; k < n; k++)
 		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
 	lc->pkts += n;
+	if (unlikely(atomic_load_explicit(&p->ul, memory_order_acquire) !=
+		     NULL)) {
+		struct tun_ctx ctx = { lc, pl, now };
+
+		vs_vxlan_rx(p, lc->idx, pkts, n, now, tun_deliver, &ctx);
+		return n;
+	}
 	fwd_burst(lc, p, pl, pkts, n, now);
 	return n;
 }

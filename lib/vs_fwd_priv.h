@@ -28,6 +28,7 @@
 #include <rte_mbuf.h>
 
 #include "vs_port.h"
+#include "vs_vlan.h"
 
 extern int vs_logtype_fwd;
 #define FWD_LOG(level, fmt, ...) \
@@ -77,14 +78,6 @@ struct vs_txbuf {
 	 */
 	struct vs_port *port;
 	struct rte_mbuf *pkts[VS_TXBUF];
-};
-
-/* Storm control of one ingress port on one lcore (vs_fwd.c storm_ok()). */
-struct vs_storm {
-	uint64_t tokens; /* TSC cycles of credit */
-	uint64_t last; /* TSC of the last refill */
-	uint64_t serial; /* the port it is for */
-	uint32_t pps; /* the flood-pps it was set up with */
 };
 
 struct vs_lcore {

@@ -49,7 +49,11 @@
 	_(SRC_DENIED, "src_denied", \
 	  "source MAC not in the port's allowed-macs") \
 	_(STORM, "storm", \
-	  "broadcast, multicast or unknown unicast beyond the port's flood-pps")
+	  "broadcast, multicast or unknown unicast beyond the port's flood-pps") \
+	_(UNRESOLVED, "unresolved", \
+	  "tunnel: the remote VTEP's (or gateway's) MAC is not resolved yet") \
+	_(UNDERLAY, "underlay", \
+	  "on a tunnel's underlay port: not for a VTEP, or bad VXLAN (vxlan/show)")
 
 enum vs_drop {
 #define VS_DROP_ENUM(e, n, s) VS_DROP_##e,
@@ -66,6 +70,7 @@ const char *vs_drop_help(enum vs_drop d);
 enum vs_port_kind {
 	VS_PORT_ETHDEV,
 	VS_PORT_VHOST,
+	VS_PORT_VXLAN,
 };
 
 /** Counters of one port, summed over every lcore. */

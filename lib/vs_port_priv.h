@@ -137,6 +137,9 @@ vs_l2_tagged(const struct vs_l2 *c, uint16_t vid)
 	return vid != 0 && vid != c->access && vid != c->native;
 }
 
+struct vs_underlay;
+struct vs_vxlan;
+
 struct vs_vhost {
 	char path[PATH_MAX];
 	bool client;
@@ -202,8 +205,14 @@ struct vs_port {
 	const struct vs_l2 *_Atomic l2;
 	/* The keys as given, merged (port/show, port/set). */
 	struct vs_port_keys keys;
+	/*
+	 * Set on an ethdev that carries VXLAN tunnels (via=): its frames go
+	 * to the VTEP (vs_vxlan.c), not to L2 switching.
+	 */
+	struct vs_underlay *_Atomic ul;
 	union {
 		struct vs_vhost vhost;
+		struct vs_vxlan *vx;
 		struct {
 			uint16_t port_id;
 			bool rx_intr; /* rx interrupts wake a sleeping lcore */

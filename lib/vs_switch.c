@@ -19,6 +19,7 @@
 #include "vs_mbuf.h"
 #include "vs_port_priv.h"
 #include "vs_switch.h"
+#include "vs_vxlan.h"
 
 RTE_LOG_REGISTER(vs_logtype_switch, vswitch.switch, INFO);
 #define SW_LOG(level, fmt, ...) \
@@ -83,6 +84,8 @@ start_control(const struct vs_conf *conf)
 		if (ret == 0)
 			ret = vs_capture_cmd_register();
 		if (ret == 0)
+			ret = vs_vxlan_cmd_register();
+		if (ret == 0)
 			ret = vs_cmd_telemetry_register();
 		if (ret < 0) {
 			SW_LOG(ERR, "cannot register commands: %s\n",
@@ -104,6 +107,61 @@ start_control(const struct vs_conf *conf)
 		SW_LOG(ERR, "cannot create the control socket %s: %s\n", path,
 		       ret == -EEXIST ? "it exists and is not a socket"
 				      : strerror(-ret));
+	return ret;
+}
+
+/*
+ * Create, register and attach tunnel @p xc; its keys applied. Errors are
+ * logged, and copied to @p err when given. @return its id or -errno.
+ */
+static int
+tunnel_add(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
+{
+	char e[256] = "";
+	struct vs_port *p;
+	int ret;
+
+	p = vs_vxlan_create(xc, e, sizeof(e));
+	if (p == NULL) {
+		ret = -rte_errno;
+		goto fail;
+	}
+	ret = vs_port_register(p);
+	if (ret < 0) {
+		snprintf(e, sizeof(e), "%s: %s", xc->name,
+			 ret == -EEXIST ? "name in use" : rte_strerror(-ret));
+		p->ops->destroy(p);
+		rte_free(p);
+		goto fail;
+	}
+	ret = vs_vxlan_attach(p, e, sizeof(e));
+	if (ret == 0)
+		ret = vs_port_set_keys(p, &xc->keys, e, sizeof(e));
+	if (ret < 0) {
+		vs_port_unregister(p);
+		goto fail;
+	}
+	SW_LOG(INFO, "port %u %s: vxlan vni %u over %s, %u remote(s)\n", p->id,
+	       p->name, xc->vni, xc->via, xc->nb_remote);
+	return p->id;
+fail:
+	SW_LOG(ERR, "--vxlan: %s\n", e);
+	if (err != NULL)
+		strlcpy(err, e, errlen);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+int
+vs_switch_vxlan_add(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
+{
+	int ret = tunnel_add(xc, err, errlen);
+
+	if (ret >= 0) {
+		int r = vs_fwd_rebalance();
+
+		if (r < 0)
+			return r;
+	}
 	return ret;
 }
 
@@ -196,6 +254,11 @@ vs_switch_start(const struct vs_conf *conf)
 			goto fail_ports;
 		}
 		ret = apply_keys(vp[i], &vc.keys);
+		if (ret < 0)
+			goto fail_ports;
+	}
+	for (i = 0; i < conf->nb_vxlan; i++) {
+		ret = tunnel_add(&conf->vxlan[i], NULL, 0);
 		if (ret < 0)
 			goto fail_ports;
 	}
@@ -298,7 +361,7 @@ vs_switch_port_del(const char *name_or_id)
 
 	if (p == NULL)
 		return -ENOENT;
-	if (p->kind != VS_PORT_VHOST)
+	if (p->kind == VS_PORT_ETHDEV)
 		return -ENOTSUP;
 	id = p->id;
 	vs_capture_stop(p);

@@ -34,6 +34,13 @@ int vs_switch_port_add(const struct vs_vhost_conf *vc, char *err,
  */
 int vs_switch_port_del(const char *name_or_id);
 
+/**
+ * Add VXLAN tunnel port @p xc at run time (port/add vxlan).
+ * @return its port id, or -errno with a reason in @p err.
+ */
+int vs_switch_vxlan_add(const struct vs_vxlan_conf *xc, char *err,
+			size_t errlen);
+
 /** Register version, help, info, shutdown, port/add, port/del. */
 int vs_switch_cmd_register(void);
 

@@ -105,6 +105,41 @@ cmd_shutdown(int argc, const char *const *argv, json_t **res, char *err,
 	return 0;
 }
 
+/* port/add vxlan NAME KEY=VAL...: the words joined as --vxlan takes them. */
+static int
+port_add_vxlan(int argc, const char *const *argv, json_t **res, char *err,
+	       size_t errlen)
+{
+	struct vs_vxlan_conf xc;
+	char spec[1024];
+	size_t off = 0;
+	int i, ret;
+
+	if (argc < 1)
+		return vs_cmd_err(
+			err, errlen, VS_RPC_INVALID_PARAMS,
+			"port/add vxlan NAME vni=N local=IP remote=IP[+IP...] via=PORT [KEY=VAL...]");
+	for (i = 0; i < argc && off < sizeof(spec); i++)
+		off += snprintf(spec + off, sizeof(spec) - off, "%s%s",
+				i ? "," : "", argv[i]);
+	if (off >= sizeof(spec))
+		return vs_cmd_err(err, errlen, VS_RPC_INVALID_PARAMS,
+				  "arguments too long");
+	if (vs_conf_parse_vxlan(&xc, spec, err, errlen) != 0)
+		return VS_RPC_INVALID_PARAMS;
+	err[0] = '\0';
+	ret = vs_switch_vxlan_add(&xc, err, errlen);
+	if (ret < 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "cannot add %s: %s", xc.name,
+				 strerror(-ret));
+		return ret == -ENODEV || ret == -EEXIST ? VS_RPC_INVALID_PARAMS
+							: VS_RPC_FAILED;
+	}
+	*res = json_pack("{s:i, s:s}", "id", ret, "name", xc.name);
+	return 0;
+}
+
 static int
 cmd_port_add(int argc, const char *const *argv, json_t **res, char *err,
 	     size_t errlen)
@@ -114,6 +149,8 @@ cmd_port_add(int argc, const char *const *argv, json_t **res, char *err,
 	size_t off;
 	int i, ret;
 
+	if (strcmp(argv[0], "vxlan") == 0)
+		return port_add_vxlan(argc - 1, argv + 1, res, err, errlen);
 	off = strlcpy(spec, argv[0], sizeof(spec));
 	for (i = 1; i < argc && off < sizeof(spec); i++)
 		off += snprintf(spec + off, sizeof(spec) - off, ",%s", argv[i]);
@@ -260,9 +297,11 @@ static const struct vs_cmd switch_cmds[] = {
 	  "info", cmd_info },
 	{ "shutdown", "", "stop the switch gracefully", 0, 0, NULL,
 	  cmd_shutdown },
-	{ "port/add", "PATH [client] [queues=N] [name=NAME] [KEY=VAL...]",
-	  "add a vhost-user port", 1, 4, NULL, cmd_port_add },
-	{ "port/del", "PORT", "delete a vhost-user port", 1, 1, NULL,
+	{ "port/add",
+	  "PATH [client] [queues=N] [name=NAME] [KEY=VAL...] | vxlan NAME vni=N local=IP remote=IP[+IP...] via=PORT [KEY=VAL...]",
+	  "add a vhost-user port, or a VXLAN tunnel port", 1, 24, NULL,
+	  cmd_port_add },
+	{ "port/del", "PORT", "delete a vhost-user or tunnel port", 1, 1, NULL,
 	  cmd_port_del },
 };
 

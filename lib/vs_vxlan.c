@@ -1,0 +1,1009 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * VXLAN tunnel ports and their VTEP (see vs_vxlan.h).
+ *
+ * Datapath state is read without locks: an underlay's list of tunnels is
+ * rebuilt whole and published (RCU), a neighbour's MAC is one 64-bit
+ * atomic (the MAC and a valid bit). The control thread owns everything
+ * else and sends its ARP requests through a ring the lcore polling the
+ * underlay's rx queue 0 drains: only lcores touch an ethdev's tx queues.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <rte_arp.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_hash_crc.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+#include <rte_vxlan.h>
+
+#include "vs_cmd.h"
+#include "vs_fdb.h"
+#include "vs_fwd.h"
+#include "vs_mbuf.h"
+#include "vs_port_priv.h"
+#include "vs_vxlan.h"
+
+/* Outer headers: Ethernet, IPv4 without options, UDP, VXLAN. */
+#define VX_HDR_LEN \
+	(RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
+	 sizeof(struct rte_udp_hdr) + sizeof(struct rte_vxlan_hdr))
+#define VX_FLAG_I RTE_BE32(0x08000000) /* RFC 7348: a valid VNI */
+#define NEIGH_VALID (1ull << 63)
+/* ARP: ask every second until answered; refresh a minute after the last
+ * word from the neighbour; forget it after three minutes of silence. */
+#define ARP_RETRY_S 1
+#define ARP_REFRESH_S 60
+#define ARP_EXPIRE_S 180
+#define VX_TX_RETRIES 4
+#define VX_CTL_RING 256
+#define VX_MAX_BURST 512 /* the largest --burst (vs_fwd_priv.h) */
+
+struct vs_vx_neigh {
+	uint32_t ip; /* network order */
+	_Atomic uint64_t mac; /* MAC bytes in the low 48 bits | NEIGH_VALID */
+	_Atomic uint64_t seen; /* TSC of its last ARP */
+	uint64_t next_req; /* control thread */
+	_Atomic uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes, unresolved;
+};
+
+struct vs_vxlan {
+	struct vs_port *port;
+	struct vs_port *via; /* an ethdev: never deleted */
+	uint32_t vni;
+	uint32_t local, gw; /* network order */
+	uint16_t dstport; /* host order */
+	uint8_t ttl;
+	bool attached;
+	uint16_t nb_remote;
+	struct vs_vx_neigh remote[VS_VXLAN_MAX_REMOTES];
+	struct vs_vx_neigh gwn; /* gw=: the next hop of every remote */
+};
+
+struct vs_tunlist {
+	uint16_t n;
+	struct vs_vxlan *t[];
+};
+
+/* clang-format off */
+#define UL_COUNTERS(_) \
+	_(rx_pkts) \
+	_(arp_requests) \
+	_(arp_replies_sent) \
+	_(arp_requests_sent) \
+	_(icmp_echo_replies) \
+	_(decap_pkts) \
+	_(bad_vni) \
+	_(bad_header) \
+	_(fragment) \
+	_(runt) \
+	_(unknown_remote) \
+	_(not_vtep)
+/* clang-format on */
+
+struct vs_underlay {
+	struct vs_port *via;
+	struct rte_ether_addr mac;
+	struct vs_tunlist *_Atomic tl;
+	struct rte_ring *ctl; /* ARP requests the control thread queued */
+#define UL_FIELD(n) _Atomic uint64_t n;
+	UL_COUNTERS(UL_FIELD)
+#undef UL_FIELD
+};
+
+enum ul_count {
+#define UL_ENUM(n) UL_##n,
+	UL_COUNTERS(UL_ENUM)
+#undef UL_ENUM
+		UL_MAX
+};
+
+static inline uint64_t
+mac_u64(const struct rte_ether_addr *a)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, a, RTE_ETHER_ADDR_LEN);
+	return v;
+}
+
+static inline void
+u64_mac(uint64_t v, struct rte_ether_addr *a)
+{
+	memcpy(a, &v, RTE_ETHER_ADDR_LEN);
+}
+
+/* The neighbour whose MAC frames to remote @p r go to. */
+static inline struct vs_vx_neigh *
+next_hop(struct vs_vxlan *vx, struct vs_vx_neigh *r)
+{
+	return vx->gw ? &vx->gwn : r;
+}
+
+/* ---- egress: encapsulation ---- */
+
+/* A hash of the inner flow, for the outer UDP source port (ECMP). */
+static uint32_t
+inner_hash(const struct rte_mbuf *m)
+{
+	const struct rte_ether_hdr *eth =
+		rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	uint32_t h = rte_hash_crc(eth, 2 * RTE_ETHER_ADDR_LEN, 0);
+
+	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
+	    rte_pktmbuf_data_len(m) >=
+		    RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + 4) {
+		const struct rte_ipv4_hdr *ip =
+			(const struct rte_ipv4_hdr *)(eth + 1);
+		uint32_t ihl = (ip->version_ihl & 0xf) * 4;
+
+		h = rte_hash_crc_4byte(ip->src_addr, h);
+		h = rte_hash_crc_4byte(ip->dst_addr, h);
+		if ((ip->next_proto_id == IPPROTO_TCP ||
+		     ip->next_proto_id == IPPROTO_UDP) &&
+		    !(ip->fragment_offset & RTE_BE16(0x3fff)) &&
+		    rte_pktmbuf_data_len(m) >= RTE_ETHER_HDR_LEN + ihl + 4) {
+			uint32_t ports;
+
+			memcpy(&ports, (const char *)ip + ihl, 4);
+			h = rte_hash_crc_4byte(ports, h);
+		}
+	}
+	return h;
+}
+
+/*
+ * @p m encapsulated for remote @p r, or NULL (dropped, counted). @p keep:
+ * the caller still needs @p m (another remote): work on a copy.
+ */
+static struct rte_mbuf *
+encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
+{
+	struct vs_port_lstats *st = &vx->port->stats[vs_lcore_slot()];
+	uint64_t mac = atomic_load_explicit(&next_hop(vx, r)->mac,
+					    memory_order_acquire);
+	uint32_t len = rte_pktmbuf_pkt_len(m), h;
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip;
+	struct rte_udp_hdr *udp;
+	struct rte_vxlan_hdr *vh;
+
+	if (unlikely(!(mac & NEIGH_VALID))) {
+		atomic_fetch_add_explicit(&r->unresolved, 1,
+					  memory_order_relaxed);
+		st->drops[VS_DROP_UNRESOLVED]++;
+		if (!keep)
+			rte_pktmbuf_free(m);
+		return NULL;
+	}
+	h = inner_hash(m);
+	if (keep || rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m) ||
+	    rte_pktmbuf_headroom(m) < VX_HDR_LEN) {
+		struct rte_mbuf *c = rte_pktmbuf_copy(
+			m, vs_mbuf_pool(vx->via->socket_id), 0, UINT32_MAX);
+
+		if (!keep)
+			rte_pktmbuf_free(m);
+		if (c == NULL) {
+			st->drops[VS_DROP_NO_MBUF]++;
+			return NULL;
+		}
+		m = c;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, VX_HDR_LEN);
+	if (unlikely(eth == NULL)) {
+		rte_pktmbuf_free(m);
+		st->drops[VS_DROP_NO_MBUF]++;
+		return NULL;
+	}
+	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+	u64_mac(mac, &eth->dst_addr);
+	rte_ether_addr_copy(&atomic_load(&vx->via->ul)->mac, &eth->src_addr);
+	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->type_of_service = 0;
+	ip->total_length =
+		rte_cpu_to_be_16(len + VX_HDR_LEN - RTE_ETHER_HDR_LEN);
+	ip->packet_id = 0; /* DF set: RFC 6864 */
+	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = vx->ttl;
+	ip->next_proto_id = IPPROTO_UDP;
+	ip->src_addr = vx->local;
+	ip->dst_addr = r->ip;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	udp = (struct rte_udp_hdr *)(ip + 1);
+	/* Source port from the inner flow, in the dynamic range. */
+	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
+	udp->dst_port = rte_cpu_to_be_16(vx->dstport);
+	udp->dgram_len = rte_cpu_to_be_16(len + sizeof(*udp) + sizeof(*vh));
+	udp->dgram_cksum = 0; /* RFC 7348: may be zero over IPv4 */
+	vh = (struct rte_vxlan_hdr *)(udp + 1);
+	vh->vx_flags = VX_FLAG_I;
+	vh->vx_vni = rte_cpu_to_be_32(vx->vni << 8);
+	atomic_fetch_add_explicit(&r->tx_pkts, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->tx_bytes, len, memory_order_relaxed);
+	return m;
+}
+
+/*
+ * Tunnel tx: q is the forwarding index (nb_txq is the number of lcores),
+ * and the underlay's tx queue of that lcore takes the frames. Consumes
+ * every mbuf: the ones it cannot send are counted on the underlay.
+ */
+static uint16_t
+vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
+	struct vs_vxlan *vx = p->vx;
+	struct rte_mbuf *out[64];
+	uint16_t i, k = 0, r, k0;
+
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i], *e;
+		uint32_t to = m->hash.usr, len = rte_pktmbuf_pkt_len(m);
+
+		if (k + vx->nb_remote > RTE_DIM(out)) {
+			vs_port_tx(vx->via, q, out, k, VX_TX_RETRIES);
+			k = 0;
+		}
+		k0 = k;
+		if (to >= 1 && to <= vx->nb_remote) {
+			e = encap(vx, m, &vx->remote[to - 1], false);
+			if (e != NULL)
+				out[k++] = e;
+		} else {
+			/* Flooded, or a static entry: head-end replication. */
+			for (r = 0; r < vx->nb_remote; r++) {
+				e = encap(vx, m, &vx->remote[r],
+					  r + 1 < vx->nb_remote);
+				if (e != NULL)
+					out[k++] = e;
+			}
+		}
+		/*
+		 * vs_port_tx() counts every frame this returns as sent: one
+		 * that reached no remote (counted unresolved) is taken back.
+		 */
+		if (k == k0) {
+			st->tx_pkts--;
+			st->tx_bytes -= len;
+		}
+	}
+	if (k > 0)
+		vs_port_tx(vx->via, q, out, k, VX_TX_RETRIES);
+	return n;
+}
+
+static uint16_t
+vx_rx(struct vs_port *p __rte_unused, uint16_t q __rte_unused,
+      struct rte_mbuf **pkts __rte_unused, uint16_t n __rte_unused)
+{
+	return 0; /* no rx queue: vs_vxlan_rx() feeds it */
+}
+
+static uint16_t
+vx_nb_txq(const struct vs_port *p __rte_unused)
+{
+	return (uint16_t)vs_fwd_nb_lcores();
+}
+
+static uint16_t
+vx_txq_of(const struct vs_port *p __rte_unused, unsigned int lc,
+	  uint16_t nq __rte_unused)
+{
+	return (uint16_t)lc;
+}
+
+static void
+vx_info(const struct vs_port *p, struct vs_port_info *info)
+{
+	char l[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &p->vx->local, l, sizeof(l));
+	snprintf(info->path, sizeof(info->path), "vni=%u local=%s via=%s",
+		 p->vx->vni, l, p->vx->via->name);
+	info->link_up = vs_port_up(p->vx->via);
+}
+
+static void detach(struct vs_port *p);
+
+static void
+vx_destroy(struct vs_port *p)
+{
+	if (p->vx == NULL)
+		return;
+	if (p->vx->attached)
+		detach(p);
+	rte_free(p->vx);
+	p->vx = NULL;
+}
+
+static const struct vs_port_ops vx_ops = {
+	.kind = "vxlan",
+	.rx = vx_rx,
+	.tx = vx_tx,
+	.tx_copies = false,
+	.txq_of = vx_txq_of,
+	.nb_txq = vx_nb_txq,
+	.info = vx_info,
+	.destroy = vx_destroy,
+};
+
+/* ---- the underlay: ARP, ICMP, decapsulation ---- */
+
+/* Note a neighbour's MAC from an ARP it sent. */
+static void
+neigh_learn(const struct vs_tunlist *tl, uint32_t ip,
+	    const struct rte_ether_addr *mac, uint64_t now)
+{
+	uint64_t v = mac_u64(mac) | NEIGH_VALID;
+	uint16_t i, r;
+
+	if (rte_is_multicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
+		return;
+	for (i = 0; i < tl->n; i++) {
+		struct vs_vxlan *vx = tl->t[i];
+		struct vs_vx_neigh *nb = NULL;
+
+		if (vx->gw == ip)
+			nb = &vx->gwn;
+		for (r = 0; nb == NULL && r < vx->nb_remote; r++)
+			if (vx->remote[r].ip == ip)
+				nb = &vx->remote[r];
+		if (nb == NULL)
+			continue;
+		if (atomic_load_explicit(&nb->mac, memory_order_relaxed) != v)
+			atomic_store_explicit(&nb->mac, v,
+					      memory_order_release);
+		atomic_store_explicit(&nb->seen, now, memory_order_relaxed);
+	}
+}
+
+static bool
+is_local(const struct vs_tunlist *tl, uint32_t ip)
+{
+	uint16_t i;
+
+	for (i = 0; i < tl->n; i++)
+		if (tl->t[i]->local == ip)
+			return true;
+	return false;
+}
+
+/* An ARP frame: learn the sender; true if @p m became our reply. */
+static bool
+arp_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
+       uint64_t now)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_arp_hdr *a = (struct rte_arp_hdr *)(eth + 1);
+	uint32_t sip, tip;
+
+	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*a) ||
+	    a->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
+	    a->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
+	    a->arp_hlen != RTE_ETHER_ADDR_LEN || a->arp_plen != 4)
+		return false;
+	sip = a->arp_data.arp_sip;
+	tip = a->arp_data.arp_tip;
+	neigh_learn(tl, sip, &a->arp_data.arp_sha, now);
+	if (a->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) || !is_local(tl, tip))
+		return false;
+	atomic_fetch_add_explicit(&ul->arp_requests, 1, memory_order_relaxed);
+	/* The request becomes the reply, in place. */
+	a->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+	a->arp_data.arp_tha = a->arp_data.arp_sha;
+	a->arp_data.arp_tip = sip;
+	a->arp_data.arp_sha = ul->mac;
+	a->arp_data.arp_sip = tip;
+	eth->dst_addr = a->arp_data.arp_tha;
+	eth->src_addr = ul->mac;
+	atomic_fetch_add_explicit(&ul->arp_replies_sent, 1,
+				  memory_order_relaxed);
+	return true;
+}
+
+/* An ICMP echo request to a local address: true if @p m became the reply. */
+static bool
+icmp_in(struct vs_underlay *ul, struct rte_mbuf *m, uint32_t ihl)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	uint32_t tot = rte_be_to_cpu_16(ip->total_length), t;
+	struct rte_icmp_hdr *ic;
+
+	if (tot < ihl + sizeof(*ic) ||
+	    rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + tot ||
+	    rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m))
+		return false;
+	ic = (struct rte_icmp_hdr *)((char *)ip + ihl);
+	if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || ic->icmp_code != 0)
+		return false;
+	rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN - tot);
+	ic->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+	ic->icmp_cksum = 0;
+	ic->icmp_cksum = ~rte_raw_cksum(ic, tot - ihl);
+	if (ic->icmp_cksum == 0)
+		ic->icmp_cksum = 0xffff;
+	t = ip->src_addr;
+	ip->src_addr = ip->dst_addr;
+	ip->dst_addr = t;
+	ip->time_to_live = 64;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	eth->dst_addr = eth->src_addr;
+	eth->src_addr = ul->mac;
+	atomic_fetch_add_explicit(&ul->icmp_echo_replies, 1,
+				  memory_order_relaxed);
+	return true;
+}
+
+/*
+ * A VXLAN frame for tunnel @p *out: decapsulated in place, its remote
+ * noted in hash.usr. Else a UL_* counter to drop it under.
+ */
+static int
+decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
+      struct vs_vxlan **out)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)((char *)ip + ihl);
+	struct rte_vxlan_hdr *vh = (struct rte_vxlan_hdr *)(udp + 1);
+	uint32_t hlen = RTE_ETHER_HDR_LEN + ihl + sizeof(*udp) + sizeof(*vh);
+	uint32_t tot = rte_be_to_cpu_16(ip->total_length), vni;
+	uint16_t dport = rte_be_to_cpu_16(udp->dst_port), i, r;
+	struct vs_vxlan *vx = NULL;
+	bool port_known = false;
+
+	for (i = 0; i < tl->n; i++)
+		if (tl->t[i]->local == ip->dst_addr &&
+		    tl->t[i]->dstport == dport)
+			port_known = true;
+	if (!port_known)
+		return UL_not_vtep;
+	if (rte_pktmbuf_data_len(m) < hlen ||
+	    tot + RTE_ETHER_HDR_LEN > rte_pktmbuf_pkt_len(m) ||
+	    tot < hlen - RTE_ETHER_HDR_LEN ||
+	    rte_be_to_cpu_16(udp->dgram_len) != tot - ihl)
+		return UL_bad_header;
+	if (!(vh->vx_flags & VX_FLAG_I))
+		return UL_bad_header;
+	vni = rte_be_to_cpu_32(vh->vx_vni) >> 8;
+	for (i = 0; i < tl->n && vx == NULL; i++)
+		if (tl->t[i]->local == ip->dst_addr &&
+		    tl->t[i]->dstport == dport && tl->t[i]->vni == vni)
+			vx = tl->t[i];
+	if (vx == NULL)
+		return UL_bad_vni;
+	for (r = 0; r < vx->nb_remote; r++)
+		if (vx->remote[r].ip == ip->src_addr)
+			break;
+	if (r == vx->nb_remote)
+		return UL_unknown_remote;
+	if (tot + RTE_ETHER_HDR_LEN - hlen < RTE_ETHER_HDR_LEN)
+		return UL_runt; /* the inner frame has no Ethernet header */
+	/* Ethernet padding of a short outer frame is not the inner's. */
+	rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN - tot);
+	rte_pktmbuf_adj(m, hlen);
+	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+	m->packet_type = 0;
+	m->hash.usr = r + 1;
+	atomic_fetch_add_explicit(&vx->remote[r].rx_pkts, 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&vx->remote[r].rx_bytes,
+				  rte_pktmbuf_pkt_len(m), memory_order_relaxed);
+	*out = vx;
+	return -1;
+}
+
+void
+vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
+	    uint16_t n, uint64_t now, vs_vxlan_deliver_t deliver, void *arg)
+{
+	struct vs_underlay *ul =
+		atomic_load_explicit(&via->ul, memory_order_acquire);
+	const struct vs_tunlist *tl =
+		atomic_load_explicit(&ul->tl, memory_order_acquire);
+	struct rte_mbuf *reply[VX_MAX_BURST], *batch[VX_MAX_BURST];
+	uint64_t cnt[UL_MAX] = { 0 };
+	struct vs_vxlan *cur = NULL;
+	uint16_t i, nr = 0, nb = 0;
+
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct rte_ether_hdr *eth;
+		struct rte_ipv4_hdr *ip;
+		struct vs_vxlan *vx = NULL;
+		uint32_t ihl;
+		int why = UL_not_vtep;
+
+		cnt[UL_rx_pkts]++;
+		if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN)
+			goto drop;
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+			if (arp_in(ul, tl, m, now)) {
+				reply[nr++] = m;
+				continue;
+			}
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
+		    rte_pktmbuf_data_len(m) <
+			    RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
+			goto drop;
+		ip = (struct rte_ipv4_hdr *)(eth + 1);
+		ihl = (ip->version_ihl & 0xf) * 4;
+		if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) ||
+		    !is_local(tl, ip->dst_addr))
+			goto drop;
+		if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + ihl) {
+			why = UL_bad_header;
+			goto drop;
+		}
+		if (ip->fragment_offset & RTE_BE16(0x3fff)) {
+			why = UL_fragment;
+			goto drop;
+		}
+		if (ip->next_proto_id == IPPROTO_ICMP) {
+			if (icmp_in(ul, m, ihl)) {
+				reply[nr++] = m;
+				continue;
+			}
+			goto drop;
+		}
+		if (ip->next_proto_id != IPPROTO_UDP)
+			goto drop;
+		if (rte_pktmbuf_data_len(m) <
+		    RTE_ETHER_HDR_LEN + ihl + sizeof(struct rte_udp_hdr)) {
+			why = UL_bad_header;
+			goto drop;
+		}
+		why = decap(tl, m, ihl, &vx);
+		if (why >= 0)
+			goto drop;
+		cnt[UL_decap_pkts]++;
+		if (vx != cur && nb > 0) {
+			deliver(arg, cur->port, batch, nb);
+			nb = 0;
+		}
+		cur = vx;
+		batch[nb++] = m;
+		continue;
+	drop:
+		cnt[why]++;
+		vs_port_drop(via, VS_DROP_UNDERLAY, &m, 1);
+	}
+	if (nb > 0)
+		deliver(arg, cur->port, batch, nb);
+	if (nr > 0)
+		vs_port_tx(via, lc, reply, nr, VX_TX_RETRIES);
+#define UL_ADD(f) \
+	if (cnt[UL_##f]) \
+		atomic_fetch_add_explicit(&ul->f, cnt[UL_##f], \
+					  memory_order_relaxed);
+	UL_COUNTERS(UL_ADD)
+#undef UL_ADD
+}
+
+void
+vs_vxlan_drain(struct vs_port *via, unsigned int lc)
+{
+	struct vs_underlay *ul =
+		atomic_load_explicit(&via->ul, memory_order_acquire);
+	struct rte_mbuf *pkts[32];
+	unsigned int n;
+
+	if (ul == NULL || rte_ring_empty(ul->ctl))
+		return;
+	n = rte_ring_dequeue_burst(ul->ctl, (void **)pkts, RTE_DIM(pkts), NULL);
+	if (n > 0)
+		vs_port_tx(via, lc, pkts, n, VX_TX_RETRIES);
+}
+
+/* ---- the control side ---- */
+
+static struct vs_tunlist *
+tunlist_build(const struct vs_port *via, const struct vs_port *skip,
+	      const struct vs_port *add)
+{
+	struct vs_tunlist *tl;
+	uint16_t i, n = 0;
+
+	tl = rte_zmalloc("vs_tunlist",
+			 sizeof(*tl) + VS_MAX_PORTS * sizeof(tl->t[0]), 0);
+	if (tl == NULL)
+		return NULL;
+	for (i = 0; i < vs_port_count(); i++) {
+		struct vs_port *p = vs_port_get(i);
+
+		if (p == NULL || p == skip || p->kind != VS_PORT_VXLAN ||
+		    p->vx->via != via || (!p->vx->attached && p != add))
+			continue;
+		tl->t[n++] = p->vx;
+	}
+	tl->n = n;
+	return tl;
+}
+
+static void
+tunlist_publish(struct vs_underlay *ul, struct vs_tunlist *tl)
+{
+	struct vs_tunlist *old = atomic_exchange(&ul->tl, tl);
+
+	vs_fwd_synchronize();
+	rte_free(old);
+}
+
+static void
+detach(struct vs_port *p)
+{
+	struct vs_port *via = p->vx->via;
+	struct vs_underlay *ul = atomic_load(&via->ul);
+	struct vs_tunlist *tl;
+	struct rte_mbuf *m;
+
+	p->vx->attached = false;
+	if (ul == NULL)
+		return;
+	tl = tunlist_build(via, p, NULL);
+	if (tl != NULL && tl->n > 0) {
+		tunlist_publish(ul, tl);
+		return;
+	}
+	/* The last tunnel: the ethdev is a switch port again. */
+	rte_free(tl);
+	atomic_store(&via->ul, NULL);
+	vs_fwd_synchronize();
+	while (rte_ring_dequeue(ul->ctl, (void **)&m) == 0)
+		rte_pktmbuf_free(m);
+	rte_ring_free(ul->ctl);
+	rte_free(atomic_load(&ul->tl));
+	rte_free(ul);
+}
+
+struct vs_port *
+vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
+{
+	struct vs_port *via = vs_port_lookup(xc->via), *p;
+	struct vs_vxlan *vx;
+	uint16_t i;
+
+	if (via == NULL || via->kind != VS_PORT_ETHDEV) {
+		snprintf(err, errlen,
+			 "%s: via '%s' is not an ethdev port (see port/list)",
+			 xc->name, xc->via);
+		rte_errno = ENODEV;
+		return NULL;
+	}
+	if (via->mtu < VS_MTU_MIN + VX_HDR_LEN - RTE_ETHER_HDR_LEN) {
+		snprintf(err, errlen, "%s: via '%s' has an MTU of %u", xc->name,
+			 via->name, via->mtu);
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	p = vs_port_alloc(VS_PORT_VXLAN, xc->name, &vx_ops, via->socket_id);
+	vx = rte_zmalloc_socket("vs_vxlan", sizeof(*vx), RTE_CACHE_LINE_SIZE,
+				via->socket_id);
+	if (p == NULL || vx == NULL) {
+		rte_free(p);
+		rte_free(vx);
+		snprintf(err, errlen, "%s: out of memory", xc->name);
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	p->vx = vx;
+	vx->port = p;
+	vx->via = via;
+	vx->vni = xc->vni;
+	vx->local = xc->local;
+	vx->gw = xc->gw;
+	vx->dstport = xc->dstport;
+	vx->ttl = xc->ttl;
+	vx->nb_remote = xc->nb_remote;
+	for (i = 0; i < xc->nb_remote; i++)
+		vx->remote[i].ip = xc->remote[i];
+	vx->gwn.ip = xc->gw;
+	p->nb_rxq = 0;
+	p->nb_txq = (uint16_t)vs_fwd_nb_lcores();
+	/* Inner frames are finished (checksums, segments) before. */
+	atomic_init(&p->tx_ol, 0);
+	p->ol_off = true;
+	p->mtu = via->mtu - (VX_HDR_LEN - RTE_ETHER_HDR_LEN);
+	p->max_frame = p->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
+	atomic_store(&p->link_up, true);
+	return p;
+}
+
+int
+vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
+{
+	struct vs_vxlan *vx = p->vx;
+	struct vs_port *via = vx->via;
+	struct vs_underlay *ul = atomic_load(&via->ul);
+	struct vs_tunlist *tl;
+	char name[RTE_RING_NAMESIZE];
+	uint16_t i;
+
+	if (ul != NULL) {
+		tl = atomic_load(&ul->tl);
+		for (i = 0; i < tl->n; i++)
+			if (tl->t[i]->local == vx->local &&
+			    tl->t[i]->dstport == vx->dstport &&
+			    tl->t[i]->vni == vx->vni) {
+				snprintf(
+					err, errlen,
+					"%s: tunnel %s has that VNI, local address and port on %s",
+					p->name, tl->t[i]->port->name,
+					via->name);
+				return -EEXIST;
+			}
+	}
+	tl = tunlist_build(via, NULL, p);
+	if (tl == NULL)
+		goto nomem;
+	if (ul == NULL) {
+		ul = rte_zmalloc("vs_underlay", sizeof(*ul),
+				 RTE_CACHE_LINE_SIZE);
+		snprintf(name, sizeof(name), "vs_ul_%" PRIu64, via->serial);
+		if (ul != NULL)
+			ul->ctl =
+				rte_ring_create(name, VX_CTL_RING,
+						via->socket_id, RING_F_SC_DEQ);
+		if (ul == NULL || ul->ctl == NULL) {
+			rte_free(ul);
+			rte_free(tl);
+			goto nomem;
+		}
+		ul->via = via;
+		rte_eth_macaddr_get(via->eth.port_id, &ul->mac);
+		atomic_init(&ul->tl, tl);
+		vx->attached = true;
+		/* From now on the lcores hand its frames to the VTEP. */
+		atomic_store_explicit(&via->ul, ul, memory_order_release);
+		vs_fwd_synchronize();
+		vs_fdb_flush(via->id);
+		return 0;
+	}
+	vx->attached = true;
+	tunlist_publish(ul, tl);
+	return 0;
+nomem:
+	snprintf(err, errlen, "%s: out of memory", p->name);
+	return -ENOMEM;
+}
+
+uint32_t
+vs_vxlan_remote_ip(const struct vs_port *p, uint8_t remote)
+{
+	if (p == NULL || p->kind != VS_PORT_VXLAN || remote == 0 ||
+	    remote > p->vx->nb_remote)
+		return 0;
+	return p->vx->remote[remote - 1].ip;
+}
+
+/* An ARP request for @p ip, queued for the lcore that sends on @p ul. */
+static bool
+arp_request(struct vs_underlay *ul, uint32_t sip, uint32_t tip)
+{
+	struct rte_mbuf *m =
+		rte_pktmbuf_alloc(vs_mbuf_pool(ul->via->socket_id));
+	struct rte_ether_hdr *eth;
+	struct rte_arp_hdr *a;
+
+	if (m == NULL)
+		return false;
+	/* 60 bytes: the Ethernet minimum without FCS. */
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, 60);
+	if (eth == NULL) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	memset(eth, 0, 60);
+	memset(&eth->dst_addr, 0xff, RTE_ETHER_ADDR_LEN);
+	eth->src_addr = ul->mac;
+	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+	a = (struct rte_arp_hdr *)(eth + 1);
+	a->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+	a->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	a->arp_hlen = RTE_ETHER_ADDR_LEN;
+	a->arp_plen = 4;
+	a->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
+	a->arp_data.arp_sha = ul->mac;
+	a->arp_data.arp_sip = sip;
+	a->arp_data.arp_tip = tip;
+	if (rte_ring_enqueue(ul->ctl, m) != 0) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	atomic_fetch_add_explicit(&ul->arp_requests_sent, 1,
+				  memory_order_relaxed);
+	return true;
+}
+
+/* Resolve (or refresh) neighbour @p nb of @p vx; true if a request went. */
+static bool
+neigh_tick(struct vs_vxlan *vx, struct vs_vx_neigh *nb, uint64_t now)
+{
+	struct vs_underlay *ul = atomic_load(&vx->via->ul);
+	uint64_t hz = rte_get_tsc_hz();
+	uint64_t mac = atomic_load(&nb->mac), seen = atomic_load(&nb->seen);
+
+	if (ul == NULL || now < nb->next_req)
+		return false;
+	if (mac & NEIGH_VALID) {
+		if (now - seen < ARP_REFRESH_S * hz)
+			return false;
+		if (now - seen > ARP_EXPIRE_S * hz)
+			atomic_store(&nb->mac, 0);
+	}
+	nb->next_req = now + ARP_RETRY_S * hz;
+	return arp_request(ul, vx->local, nb->ip);
+}
+
+void
+vs_vxlan_tick(uint64_t now)
+{
+	bool sent = false;
+	uint16_t i, r;
+
+	for (i = 0; i < vs_port_count(); i++) {
+		struct vs_port *p = vs_port_get(i);
+
+		if (p == NULL || p->kind != VS_PORT_VXLAN || !p->vx->attached)
+			continue;
+		if (p->vx->gw) {
+			sent |= neigh_tick(p->vx, &p->vx->gwn, now);
+			continue;
+		}
+		for (r = 0; r < p->vx->nb_remote; r++)
+			sent |= neigh_tick(p->vx, &p->vx->remote[r], now);
+	}
+	if (sent)
+		vs_fwd_wake_all();
+}
+
+/* ---- vxlan/show ---- */
+
+static json_t *
+ip_json(uint32_t ip)
+{
+	char b[INET_ADDRSTRLEN];
+
+	if (ip == 0)
+		return json_null();
+	inet_ntop(AF_INET, &ip, b, sizeof(b));
+	return json_string(b);
+}
+
+static json_t *
+mac_json(uint64_t v)
+{
+	struct rte_ether_addr a;
+	char b[RTE_ETHER_ADDR_FMT_SIZE];
+
+	if (!(v & NEIGH_VALID))
+		return json_null();
+	u64_mac(v, &a);
+	snprintf(b, sizeof(b), "%02x:%02x:%02x:%02x:%02x:%02x", a.addr_bytes[0],
+		 a.addr_bytes[1], a.addr_bytes[2], a.addr_bytes[3],
+		 a.addr_bytes[4], a.addr_bytes[5]);
+	return json_string(b);
+}
+
+static json_t *
+tunnel_json(const struct vs_port *p)
+{
+	const struct vs_vxlan *vx = p->vx;
+	json_t *rs = json_array(), *o;
+	uint16_t r;
+
+	for (r = 0; r < vx->nb_remote; r++) {
+		const struct vs_vx_neigh *nb = &vx->remote[r];
+		uint64_t mac = atomic_load(&(vx->gw ? &vx->gwn : nb)->mac);
+
+		json_array_append_new(
+			rs,
+			json_pack("{s:o, s:o, s:s, s:I, s:I, s:I, s:I, s:I}",
+				  "ip", ip_json(nb->ip), "mac", mac_json(mac),
+				  "state",
+				  mac & NEIGH_VALID ? "resolved" : "resolving",
+				  "tx_pkts",
+				  (json_int_t)atomic_load(&nb->tx_pkts),
+				  "tx_bytes",
+				  (json_int_t)atomic_load(&nb->tx_bytes),
+				  "rx_pkts",
+				  (json_int_t)atomic_load(&nb->rx_pkts),
+				  "rx_bytes",
+				  (json_int_t)atomic_load(&nb->rx_bytes),
+				  "unresolved",
+				  (json_int_t)atomic_load(&nb->unresolved)));
+	}
+	o = json_pack("{s:s, s:i, s:I, s:o, s:s, s:i, s:i, s:o, s:o}", "name",
+		      p->name, "id", p->id, "vni", (json_int_t)vx->vni, "local",
+		      ip_json(vx->local), "via", vx->via->name, "dstport",
+		      vx->dstport, "ttl", vx->ttl, "gw", ip_json(vx->gw),
+		      "remotes", rs);
+	if (o != NULL)
+		json_object_set_new(o, "vlan",
+				    p->keys.vlan ? json_integer(p->keys.vlan)
+						 : json_null());
+	if (o != NULL && vx->gw)
+		json_object_set_new(o, "gw_mac",
+				    mac_json(atomic_load(&vx->gwn.mac)));
+	return o;
+}
+
+static json_t *
+underlay_json(const struct vs_port *via)
+{
+	const struct vs_underlay *ul = atomic_load(&via->ul);
+	const struct vs_tunlist *tl = atomic_load(&ul->tl);
+	json_t *ips = json_array(), *o;
+	uint16_t i, j;
+
+	for (i = 0; i < tl->n; i++) {
+		for (j = 0; j < i; j++)
+			if (tl->t[j]->local == tl->t[i]->local)
+				break;
+		if (j == i)
+			json_array_append_new(ips, ip_json(tl->t[i]->local));
+	}
+	o = json_pack("{s:s, s:o, s:o}", "port", via->name, "mac",
+		      mac_json(mac_u64(&ul->mac) | NEIGH_VALID), "ips", ips);
+#define UL_JSON(f) \
+	json_object_set_new(o, #f, \
+			    json_integer((json_int_t)atomic_load(&ul->f)));
+	if (o != NULL) {
+		UL_COUNTERS(UL_JSON)
+	}
+#undef UL_JSON
+	return o;
+}
+
+static int
+cmd_vxlan_show(int argc __rte_unused, const char *const *argv __rte_unused,
+	       json_t **res, char *err __rte_unused, size_t errlen __rte_unused)
+{
+	json_t *t = json_array(), *u = json_array();
+	uint16_t i;
+
+	for (i = 0; i < vs_port_count(); i++) {
+		struct vs_port *p = vs_port_get(i);
+
+		if (p == NULL)
+			continue;
+		if (p->kind == VS_PORT_VXLAN)
+			json_array_append_new(t, tunnel_json(p));
+		else if (atomic_load(&p->ul) != NULL)
+			json_array_append_new(u, underlay_json(p));
+	}
+	*res = json_pack("{s:o, s:o}", "tunnels", t, "underlays", u);
+	return 0;
+}
+
+static const struct vs_cmd vxlan_cmds[] = {
+	{ "vxlan/show", "",
+	  "VXLAN tunnels: remotes with their MAC and counters; underlays: the VTEP's addresses and counters",
+	  0, 0, "vxlan", cmd_vxlan_show },
+};
+
+int
+vs_vxlan_cmd_register(void)
+{
+	return vs_cmd_register(vxlan_cmds, RTE_DIM(vxlan_cmds));
+}
