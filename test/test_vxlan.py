@@ -67,6 +67,7 @@ GUESTS = {"a1": "s1", "a2": "s1", "b1": "s2", "b2": "s2"}
 GMAC = {"a1": "02:42:0a:00:00:01", "a2": "02:42:0a:00:00:02",
         "b1": "02:42:0b:00:00:01", "b2": "02:42:0b:00:00:02"}
 UNKNOWN = "02:42:ff:00:00:99"
+VIAS = ("net_tap0", "net_af_packet0")
 UNDERLAY_DROPS = ("bad_vni", "bad_header", "fragment", "runt",
                   "unknown_remote", "not_vtep")
 
@@ -309,13 +310,15 @@ class Rig:
         return {(e["mac"], e["vlan"]): (e["port"], e.get("remote"))
                 for e in self.ctl(sw, "fdb/show")}
 
-    def ports(self):
-        """port/show of every port of both switches: {(sw, port): ...}."""
+    def ports(self, vias=True):
+        """port/show of every port of both switches: {(sw, port): ...};
+        without the via ports if not @vias."""
         out = {}
         for sw in ("s1", "s2"):
             for p in self.ctl(sw, "port/list"):
-                name = p["name"] if isinstance(p, dict) else p
-                out[(sw, name)] = self.port(sw, name)
+                if not vias and p["name"] in VIAS:
+                    continue
+                out[(sw, p["name"])] = self.port(sw, p["name"])
         return out
 
     # --- guests --------------------------------------------------------
@@ -409,15 +412,20 @@ def stop(sniffer):
 
 
 def settle(rig, quiet=1.0, timeout=T):
-    """port/show of every port once no counter moved for @quiet s."""
+    """port/show of every port once no counter of the guests' and tunnel
+    ports moved for @quiet s (the via ports' keep moving while a remote is
+    being resolved: an ARP request a second); the via ports' are read
+    last."""
     end = time.monotonic() + timeout
-    last, since = rig.ports(), time.monotonic()
+    last, since = rig.ports(vias=False), time.monotonic()
     while time.monotonic() < end:
         time.sleep(0.25)
-        cur = rig.ports()
+        cur = rig.ports(vias=False)
         if cur != last:
             last, since = cur, time.monotonic()
         elif time.monotonic() - since >= quiet:
+            for sw, via in (("s1", "net_tap0"), ("s2", "net_af_packet0")):
+                cur[(sw, via)] = rig.port(sw, via)
             return cur
     raise TimeoutError("counters kept moving")
 
@@ -480,9 +488,6 @@ def test_remotes_resolved(rig):
         ul = rig.underlay(sw)
         assert (ul["port"], ul["mac"], ul["ips"]) == (via, mac, [local]), ul
         assert ul["arp_requests_sent"] >= 2, ul
-        # The tunnel's MTU is the via port's minus 50.
-        assert rig.port(sw, "vx42")["mtu"] == \
-            rig.port(sw, via)["mtu"] - 50
     # The Linux VTEP resolved both switches to send them VNI 42 frames
     # only when it has some; ping makes it ask now.
     for ip, mac in ((IP1, MAC_S1), (IP2, MAC_S2)):
@@ -601,11 +606,11 @@ def test_two_hosts_every_pair(rig):
         assert all(ARP in e for e in rest), [e.summary() for e in rest]
         if sw == "s1":
             assert to_other.count(unk) == 1 and to_l.count(unk) == 1
-        # Same inner flow, same UDP source port.
+        # Same inner headers, same UDP source port.
         ports = {}
         for f in frames_other:
             inner, sport = decap(f, src_mac, dst_mac, src_ip, dst_ip, VNI)
-            ports.setdefault(Ether(inner)[UDP].sport, set()).add(sport)
+            ports.setdefault(inner[:42], set()).add(sport)
         assert all(len(s) == 1 for s in ports.values()), ports
         # vxlan/show counts per remote.
         v1 = rig.vxlan(sw)
@@ -641,6 +646,38 @@ def test_two_hosts_every_pair(rig):
         assert "%s dst %s" % (GMAC[g], addr[sw][0]) in lf, lf
     # Nothing Linux sent.
     assert vx_frames(cap["l"], IP1) == [] and vx_frames(cap["l"], IP2) == []
+
+
+def test_tunnel_mtu(rig):
+    """The tunnel port's MTU is the via port's minus 50 (RFC 7348: the
+    inner Ethernet header, IPv4, UDP and VXLAN must fit in the underlay's
+    MTU). a1 sends b1 (learned behind vx42) an inner frame carrying an IP
+    packet of exactly that MTU and one a byte longer: the first crosses (an
+    outer IPv4 packet of exactly the underlay's MTU), the second is dropped
+    on vx42 as "mtu" and nothing above the underlay's MTU reaches it."""
+    for sw, via in (("s1", "net_tap0"), ("s2", "net_af_packet0")):
+        assert rig.port(sw, "vx42")["mtu"] == \
+            rig.port(sw, via)["mtu"] - 50, (sw, rig.port(sw, via)["mtu"])
+    ul_mtu = rig.port("s1", "net_tap0")["mtu"]
+    fits = frame(GMAC["a1"], GMAC["b1"], 960, ul_mtu - 50 + 14 + 4)
+    over = frame(GMAC["a1"], GMAC["b1"], 961, ul_mtu - 50 + 15 + 4)
+    assert (len(fits), len(over)) == (ul_mtu - 36, ul_mtu - 35)
+    caps = rig.sniff_underlay("mtu")
+    base = settle(rig)
+    gs = rig.start_guests({"a1": [fits, over], "b1": []})
+    gs["b1"].send()
+    gs["a1"].send()
+    wait_tx(rig, {"b1": 1}, base)
+    after = settle(rig)
+    got = {g: guest.finish() for g, guest in gs.items()}
+    cap = {who: stop(c) for who, c in caps.items()}
+    sent = vx_frames(cap["s1"], IP2)
+    assert [len(f) for f in sent] == [ul_mtu + 14], [len(f) for f in sent]
+    assert inners(sent, MAC_S1, MAC_S2, IP1, IP2) == [fits]
+    assert got["b1"] == [fits]
+    d = diff(after[("s1", "vx42")]["drops_by_reason"],
+             base[("s1", "vx42")]["drops_by_reason"], ["mtu"])
+    assert d == {"mtu": 1}, drops(after[("s1", "vx42")])
 
 
 # --- three VTEPs (point 3) ------------------------------------------------
@@ -769,9 +806,10 @@ def test_gateway(rig):
     destination MAC and the remote's IP."""
     far = "10.201.88.8"
     caps = rig.sniff_underlay("gw")
-    rig.ctl("s1", "port/add", "vxlan", "vx88", "vni=88", "local=%s" % IP1,
-            "remote=%s" % far, "via=net_tap0", "gw=%s" % IP3, "ttl=9",
-            "dstport=4790")
+    # (One parameter, keys joined by ',': see test_port_add_all_keys.)
+    rig.ctl("s1", "port/add", "vxlan", "vx88",
+            "vni=88,local=%s,remote=%s,via=net_tap0,gw=%s,ttl=9,"
+            "dstport=4790" % (IP1, far, IP3))
     try:
         wait_for(lambda: rig.vxlan("s1", "vx88")["remotes"][far]["state"]
                  == "resolved", T, interval=0.1, what="gw resolved")
@@ -822,6 +860,21 @@ def test_port_add_errors(rig):
     after = names()
     assert after[0] == before[0] == ["vx42"], after
     assert [p["name"] for p in after[1]] == [p["name"] for p in before[1]]
+
+
+def test_port_add_all_keys(rig):
+    """port/add vxlan NAME with every key as its own parameter (vni, local,
+    remote, via, dstport, ttl, gw, vlan, max-macs: 11 parameters) adds the
+    tunnel as given; port/del removes it."""
+    rig.ctl("s1", "port/add", "vxlan", "vx99", "vni=99", "local=%s" % IP1,
+            "remote=%s+%s" % (IP2, IP3), "via=net_tap0", "dstport=4789",
+            "ttl=32", "gw=%s" % IP3, "vlan=99", "max-macs=4")
+    try:
+        t = rig.vxlan("s1", "vx99")
+        assert (t["vni"], t["ttl"], t["gw"], t["vlan"]) == (99, 32, IP3, 99)
+        assert sorted(t["remotes"]) == [IP2, IP3]
+    finally:
+        rig.ctl("s1", "port/del", "vx99")
 
 
 # --- malformed VXLAN (point 6) ----------------------------------------------
