@@ -45,7 +45,8 @@ import ctlclient
 import vstest
 from test_ethdev import PING, PYTHON, Sniffer, sh
 from test_forwarding import frame
-from vstest import wait_for
+from test_tap_offload import telemetry
+from vstest import read_pcap, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="network namespaces need root")
@@ -501,6 +502,24 @@ def test_remotes_resolved(rig):
             == 3, (before, after)
         assert after["arp_replies_sent"] - before["arp_replies_sent"] in \
             (0, 1, 2), (before, after)
+
+
+def test_telemetry(rig):
+    """vxlan/show through DPDK telemetry (/vswitch/vxlan): the tunnel with
+    its remotes, and the underlay, as the control socket has them."""
+    for sw, via in (("s1", "net_tap0"), ("s2", "net_af_packet0")):
+        tel = telemetry(rig.sws[sw].prefix, "/vswitch/vxlan")
+        tunnels = tel["tunnels"]
+        if isinstance(tunnels, dict):       # a list of dicts, by position
+            tunnels = [tunnels[k] for k in sorted(tunnels, key=int)]
+        assert [isinstance(t, dict) and t.get("name") for t in tunnels] == \
+            ["vx42"], tel
+        assert tunnels[0]["vni"] == VNI, tel
+        uls = tel["underlays"]
+        if isinstance(uls, dict):
+            uls = [uls[k] for k in sorted(uls, key=int)]
+        assert [isinstance(u, dict) and u.get("port") for u in uls] == \
+            [via], tel
 
 
 def test_via_port_is_underlay(rig):
@@ -998,6 +1017,54 @@ def test_malformed_vxlan_counted(rig):
     out = rig.sws["s1"].output()
     assert "AddressSanitizer" not in out and "runtime error" not in out, \
         out[-3000:]
+
+
+def test_disable_capture_and_move(rig):
+    """The tunnel port is a port like the others. port/disable vx42 on s1:
+    a1's broadcast reaches a2 and nothing goes out on the underlay; a
+    VXLAN frame from the Linux VTEP reaches nobody. port/enable: the next
+    one (from b1's MAC, which s1 learned behind s2) reaches a1, and b1's
+    MAC moves to the Linux VTEP's IP in fdb/show; a2's unicast to it then
+    goes to 10.200.42.3 only. capture/start on vx42 records the inner
+    frames it received and sent, and only those."""
+    pcap = rig.wd.file("vx42.pcapng")
+    x1 = frame(GMAC["a1"], BCAST, 970, 110)
+    y = frame("02:42:0c:00:00:01", GMAC["a1"], 971, 120)
+    z = frame(GMAC["b1"], GMAC["a1"], 972, 130)
+    w = frame(GMAC["a2"], GMAC["b1"], 973, 140)
+    assert rig.fdb("s1")[(GMAC["b1"], 0)] == ("vx42", IP2)
+    caps = rig.sniff_underlay("disable")
+    base = settle(rig)
+    assert rig.ctl("s1", "capture/start", "vx42", pcap)["file"] == pcap
+    rig.ctl("s1", "port/disable", "vx42")
+    try:
+        assert rig.port("s1", "vx42")["state"] == "disabled"
+        gs = rig.start_guests({"a1": [x1], "a2": [w]})
+        gs["a1"].send()
+        wait_tx(rig, {"a2": 1}, base)
+        rig.send_l([encap(y, IP3)], name="while_disabled")
+        wait_for(lambda: rig.underlay("s1")["rx_pkts"] >
+                 base[("s1", "net_tap0")]["rx_pkts"], T, interval=0.1,
+                 what="the frame at s1's underlay")
+        time.sleep(0.5)
+    finally:
+        rig.ctl("s1", "port/enable", "vx42")
+    rig.send_l([encap(z, IP3)], name="enabled")
+    wait_tx(rig, {"a1": 1}, base)
+    gs["a2"].send()
+    wait_for(lambda: rig.port("s1", "vx42")["tx_pkts"] >
+             base[("s1", "vx42")]["tx_pkts"], T, interval=0.1,
+             what="w out of vx42")
+    settle(rig)
+    res = rig.ctl("s1", "capture/stop", "vx42")
+    got = {g: guest.finish() for g, guest in gs.items()}
+    cap = {who: stop(c) for who, c in caps.items()}
+    assert got == {"a1": [z], "a2": [x1]}
+    assert vx_frames(cap["s1"], IP2) == []
+    assert inners(vx_frames(cap["s1"], IP3), MAC_S1, MAC_L, IP1, IP3) == [w]
+    assert rig.fdb("s1")[(GMAC["b1"], 0)] == ("vx42", IP3)
+    assert read_pcap(pcap) == [z, w], res
+    rig.ctl("s1", "fdb/del", GMAC["b1"])
 
 
 # --- two VNIs, two VLANs (point 4) ------------------------------------------
