@@ -897,6 +897,49 @@ def test_port_add_all_keys(rig):
             rig.ctl("s1", "port/del", "vx99")
 
 
+def test_foreign_arp_counted(rig):
+    """ARP on the underlay that is not for a local IP is not for a VTEP:
+    an ARP request for another host's address, an ARP reply to another
+    host, and a truncated ARP frame are each dropped and counted (not_vtep
+    in vxlan/show, "underlay" in port/show): every frame the switch does
+    not use is counted (SPEC 4). A request for s1's address is answered
+    (arp_requests, arp_replies_sent) and the reply goes back to the
+    asker only."""
+    other = bytes(Ether(src=MAC_L, dst=BCAST) /
+                  ARP(op=1, hwsrc=MAC_L, psrc=IP3, pdst=UL + "77"))
+    reply = bytes(Ether(src=MAC_L, dst=MAC_S1) /
+                  ARP(op=2, hwsrc=MAC_L, psrc=IP3, hwdst="02:42:00:00:77:77",
+                      pdst=UL + "77"))
+    short = other[:14 + 10]
+    mine = bytes(Ether(src=MAC_L, dst=BCAST) /
+                 ARP(op=1, hwsrc=MAC_L, psrc=IP3, pdst=IP1))
+    cap = Sniffer(rig.wd, rig.U, rig.lu, "arp_to_l", "out")
+    to_s1 = Sniffer(rig.wd, rig.U, rig.tap, "arp_to_s1", "out")
+    base = settle(rig)
+    u0 = rig.underlay("s1")
+    rig.send_l([other, reply, short, mine], name="arp")
+    wait_for(lambda: rig.underlay("s1")["arp_replies_sent"] >
+             u0["arp_replies_sent"], T, interval=0.1, what="s1's reply")
+    after = settle(rig)
+    got = [Ether(f) for f in stop(cap) if Ether(f).src == MAC_S1]
+    # What s1 got: ours, and maybe another VTEP's ARP meanwhile. All but
+    # ARP for s1's own address (answered, or answering s1) is not for it.
+    seen = [Ether(f) for f in stop(to_s1)]
+    foreign = [e for e in seen if not (ARP in e and e[ARP].pdst == IP1)]
+    assert len(foreign) >= 3, [e.summary() for e in seen]
+    u1 = rig.underlay("s1")
+    d = diff(u1, u0, UNDERLAY_DROPS + ("arp_requests", "arp_replies_sent",
+                                       "rx_pkts"))
+    assert [(e.dst, e[ARP].op, e[ARP].psrc, e[ARP].hwsrc, e[ARP].pdst,
+             e[ARP].hwdst) for e in got if ARP in e and e[ARP].op == 2] == \
+        [(MAC_L, 2, IP1, MAC_S1, IP3, MAC_L)]
+    assert (d["arp_requests"], d["arp_replies_sent"]) == (1, 1), d
+    assert d["not_vtep"] == len(foreign), (d, [e.summary() for e in seen])
+    p0, p1 = base[("s1", "net_tap0")], after[("s1", "net_tap0")]
+    assert p1["drops_by_reason"]["underlay"] - \
+        p0["drops_by_reason"]["underlay"] == len(foreign), d
+
+
 # --- malformed VXLAN (point 6) ----------------------------------------------
 
 
@@ -980,17 +1023,20 @@ def test_malformed_vxlan_counted(rig):
     seen = stop(to_s1)
     fuzz = set(frames)
     others = [Ether(f) for f in seen if f not in fuzz]
-    # ARP for s1's local IP is answered or taken, not dropped; any other
-    # frame is not for a VTEP here.
-    not_vtep = [e for e in others if not (ARP in e and e[ARP].pdst == IP1)]
+    # The other VTEPs' ARP (refreshing their entries now and then) is
+    # test_foreign_arp_counted's business; anything else is not for a
+    # VTEP here.
+    not_vtep = [e for e in others if ARP not in e]
     d = diff(u1, u0, UNDERLAY_DROPS + ("rx_pkts", "decap_pkts"))
     info = "underlay counters: %s; also received: %s" % (
         d, [e.summary() for e in others])
     assert len(seen) - len(others) == len(frames), info
     assert d["rx_pkts"] == len(seen), info
     assert d["decap_pkts"] == 0, info
-    assert sum(d[k] for k in UNDERLAY_DROPS) == len(frames) + \
-        len(not_vtep), info
+    arp = len(others) - len(not_vtep)
+    assert len(frames) + len(not_vtep) <= \
+        sum(d[k] for k in UNDERLAY_DROPS) <= len(frames) + len(others), info
+    extra = sum(d[k] for k in UNDERLAY_DROPS) - len(frames) - len(not_vtep)
     # The unambiguous ones exactly; the truncated ones under bad_header
     # or not_vtep (a header cut short: nothing left to call a VNI, a
     # flag, a fragment or an inner frame).
@@ -998,11 +1044,12 @@ def test_malformed_vxlan_counted(rig):
         assert d[k] == len(cats[k]), info
     assert d["bad_header"] >= len(cats["bad_header"]), info
     assert d["bad_header"] + d["not_vtep"] == len(cats["bad_header"]) + \
-        len(cats["truncated"]) + len(not_vtep), info
+        len(cats["truncated"]) + len(not_vtep) + extra, info
     p0, p1 = base[("s1", "net_tap0")], after[("s1", "net_tap0")]
     assert p1["drops_by_reason"]["underlay"] - \
         p0["drops_by_reason"].get("underlay", 0) == len(frames) + \
-        len(not_vtep), info
+        len(not_vtep) + extra, info
+    assert extra <= arp, info
     for port in ("vx42", "a1", "a2"):
         assert after[("s1", port)]["rx_pkts"] == base[("s1", port)]["rx_pkts"]
         assert after[("s1", port)]["tx_pkts"] == base[("s1", port)]["tx_pkts"]
