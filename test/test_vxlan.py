@@ -43,6 +43,7 @@ from scapy.layers.vxlan import VXLAN
 
 import ctlclient
 import vstest
+from test_cli import run as run_cli
 from test_ethdev import PING, PYTHON, Sniffer, sh
 from test_forwarding import frame
 from test_tap_offload import telemetry
@@ -461,6 +462,45 @@ def drops(show):
 
 def diff(after, before, keys):
     return {k: after[k] - before[k] for k in keys}
+
+
+VX_OK = "vni=5,local=10.9.0.1,remote=10.9.0.2,via=net_null0"
+BAD_VXLAN = [
+    ("t,vni=16777216,local=10.9.0.1,remote=10.9.0.2,via=net_null0",
+     "16777216"),
+    ("t,vni=5,remote=10.9.0.2,via=net_null0", "local"),
+    ("t,vni=5,local=10.9.0.1,via=net_null0", "remote"),
+    ("t,vni=5,local=10.9.0.1,remote=10.9.0.2", "via"),
+    ("t,vni=5,local=10.9.0,remote=10.9.0.2,via=net_null0", "10.9.0"),
+    ("t,vni=5,local=10.9.0.1,remote=%s,via=net_null0" % "+".join(
+        "10.9.1.%d" % i for i in range(1, 18)), "remote"),
+    ("t,vni=5,local=10.9.0.1,remote=10.9.0.2,via=net_null9", "net_null9"),
+    ("t,vni=5,local=10.9.0.1,remote=10.9.0.2,via=net_null0,ttl=0", "ttl"),
+    ("t,vni=5,local=10.9.0.1,remote=10.9.0.2,via=net_null0,colour=red",
+     "colour"),
+]
+
+
+@pytest.mark.parametrize("spec,word", BAD_VXLAN,
+                         ids=[w for _, w in BAD_VXLAN])
+def test_bad_vxlan_option(spec, word):
+    """A bad --vxlan is a usage error: exit status 2 and a line naming the
+    option and what is wrong with it."""
+    rc, out, err = run_cli(["--vdev", "net_null0", "--", "--vxlan", spec])
+    assert rc == 2, out + err
+    assert [ln for ln in (out + err).splitlines()
+            if "--vxlan" in ln and word in ln], out + err
+
+
+def test_same_vni_twice():
+    """Two tunnels may share a via port and a local IP with different VNIs
+    (test_two_vnis_two_vlans), not with the same VNI: a usage error (exit
+    status 2, SPEC 2) naming the second."""
+    rc, out, err = run_cli(["--vdev", "net_null0", "--", "--vxlan",
+                            "t1," + VX_OK, "--vxlan", "t2," + VX_OK])
+    assert [ln for ln in (out + err).splitlines()
+            if "--vxlan" in ln and "t2" in ln], out + err
+    assert rc == 2, out + err
 
 
 # --- resolution, ARP and ping for local (point 5) --------------------------
