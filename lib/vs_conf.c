@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <grp.h>
+#include <pwd.h>
 
 #include <rte_cfgfile.h>
 #include <rte_common.h>
@@ -327,7 +329,7 @@ int
 vs_conf_port_key(struct vs_port_keys *keys, const char *kv, const char *where,
 		 char *err, size_t errlen)
 {
-	char buf[256];
+	char buf[640]; /* allowed-macs= and 16 MACs */
 	char *eq;
 
 	if (strlen(kv) >= sizeof(buf))
@@ -338,6 +340,56 @@ vs_conf_port_key(struct vs_port_keys *keys, const char *kv, const char *where,
 		return -ENOENT;
 	*eq = '\0';
 	return port_key(keys, buf, eq + 1, where, err, errlen);
+}
+
+/*
+ * owner=USER, group=GROUP (names or numeric ids), mode=OCTAL of a vhost
+ * server socket. Returns 0, -ENOENT for another key, or -EINVAL.
+ */
+static int
+sock_key(struct vs_vhost_conf *vc, const char *key, const char *val,
+	 const char *where, char *err, size_t errlen)
+{
+	uint32_t id;
+	char *end;
+	unsigned long v;
+
+	if (strcmp(key, "owner") == 0) {
+		struct passwd *pw = getpwnam(val);
+
+		if (pw != NULL)
+			id = pw->pw_uid;
+		else if (parse_u32(val, 0, INT32_MAX - 1, &id) < 0)
+			return fail(err, errlen, "%sowner '%s': no such user",
+				    where, val);
+		vc->sock_uid = (int32_t)id;
+		return 0;
+	}
+	if (strcmp(key, "group") == 0) {
+		struct group *gr = getgrnam(val);
+
+		if (gr != NULL)
+			id = gr->gr_gid;
+		else if (parse_u32(val, 0, INT32_MAX - 1, &id) < 0)
+			return fail(err, errlen, "%sgroup '%s': no such group",
+				    where, val);
+		vc->sock_gid = (int32_t)id;
+		return 0;
+	}
+	/* socket-mode: the same, in a [vhost.NAME] section beside mode=server */
+	if (strcmp(key, "mode") == 0 || strcmp(key, "socket-mode") == 0) {
+		errno = 0;
+		v = strtoul(val, &end, 8);
+		if (errno != 0 || *val == '\0' || *end != '\0' || v > 0777 ||
+		    (v & 0600) != 0600)
+			return fail(
+				err, errlen,
+				"%sinvalid mode '%s' (server, client, or the socket's octal mode, e.g. 0660, with rw for the owner)",
+				where, val);
+		vc->sock_mode = (uint32_t)v;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int
@@ -352,6 +404,8 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 
 	memset(vc, 0, sizeof(*vc));
 	vc->queues = 1;
+	vc->sock_uid = -1;
+	vc->sock_gid = -1;
 	if (spec == NULL || *spec == '\0' || *spec == ',')
 		return fail(err, errlen,
 			    "--vhost '%s': a socket path is needed",
@@ -389,18 +443,27 @@ vs_conf_parse_vhost(struct vs_vhost_conf *vc, const char *spec, char *err,
 					spec, tok + 5, VS_NAME_LEN - 1);
 			strcpy(vc->name, tok + 5);
 		} else {
+			char *eq = strchr(tok, '=');
 			int ret;
 
 			snprintf(where, sizeof(where), "--vhost '%s': ", spec);
-			ret = vs_conf_port_key(&vc->keys, tok, where, err,
+			ret = -ENOENT;
+			if (eq != NULL) {
+				*eq = '\0';
+				ret = sock_key(vc, tok, eq + 1, where, err,
 					       errlen);
+				*eq = '=';
+			}
+			if (ret == -ENOENT)
+				ret = vs_conf_port_key(&vc->keys, tok, where,
+						       err, errlen);
 			if (ret == 0)
 				continue;
 			if (ret != -ENOENT)
 				return ret;
 			return fail(
 				err, errlen,
-				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME, %s)",
+				"--vhost '%s': unknown parameter '%s' (client, queues=N, name=NAME, owner=USER, group=GROUP, mode=OCTAL, %s)",
 				spec, tok, vs_conf_port_keys_help);
 		}
 	}
@@ -724,6 +787,207 @@ copy_path(char *dst, const char *src, const char *opt, char *err, size_t errlen)
 	return 0;
 }
 
+int
+vs_conf_parse_metrics(struct vs_conf *conf, const char *spec, const char *where,
+		      char *err, size_t errlen)
+{
+	char addr[VS_ADDR_LEN] = "127.0.0.1";
+	unsigned char buf[sizeof(struct in6_addr)];
+	const char *port = spec, *colon;
+	uint32_t v;
+	size_t n;
+
+	if (spec[0] == '[') {
+		colon = strstr(spec, "]:");
+		n = colon != NULL ? (size_t)(colon - spec - 1) : 0;
+		if (n == 0 || n >= sizeof(addr))
+			goto bad;
+		memcpy(addr, spec + 1, n);
+		addr[n] = '\0';
+		if (inet_pton(AF_INET6, addr, buf) != 1)
+			goto bad;
+		port = colon + 2;
+	} else if ((colon = strrchr(spec, ':')) != NULL) {
+		n = colon - spec;
+		if (n == 0 || n >= sizeof(addr))
+			goto bad;
+		memcpy(addr, spec, n);
+		addr[n] = '\0';
+		if (inet_pton(AF_INET, addr, buf) != 1)
+			goto bad;
+		port = colon + 1;
+	}
+	if (parse_u32(port, 1, 65535, &v) < 0)
+		goto bad;
+	strcpy(conf->metrics_addr, addr);
+	conf->metrics_port = v;
+	return 0;
+bad:
+	return fail(
+		err, errlen,
+		"%smetrics: invalid value '%s' (PORT, IPV4:PORT or [IPV6]:PORT; PORT 1..65535)",
+		where, spec);
+}
+
+static const char *const log_level_names[] = {
+	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+};
+
+uint32_t
+vs_conf_log_level(const char *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < RTE_DIM(log_level_names); i++)
+		if (strcmp(s, log_level_names[i]) == 0)
+			return i + 1;
+	if (parse_u32(s, 1, RTE_DIM(log_level_names), &i) == 0)
+		return i;
+	return 0;
+}
+
+const char *
+vs_conf_log_level_name(uint32_t level)
+{
+	return level >= 1 && level <= RTE_DIM(log_level_names)
+		? log_level_names[level - 1]
+		: "?";
+}
+
+/*
+ * "busyloop-timeout = USEC" or "busyloop-timeout.QUEUE = USEC" in the
+ * section of port @p port; -ENOENT for another key.
+ */
+static int
+busyloop_key(struct vs_conf *conf, const char *port, const char *key,
+	     const char *val, const char *where, char *err, size_t errlen)
+{
+	static const char name[] = "busyloop-timeout";
+	struct vs_busyloop_conf *b;
+	uint32_t q = 0, usec;
+	bool one = false;
+
+	if (strncmp(key, name, sizeof(name) - 1) != 0)
+		return -ENOENT;
+	key += sizeof(name) - 1;
+	if (*key == '.') {
+		if (parse_u32(key + 1, 0, VS_MAX_QUEUES - 1, &q) < 0)
+			return fail(
+				err, errlen,
+				"%sinvalid queue in 'busyloop-timeout%s' (0..%d)",
+				where, key, VS_MAX_QUEUES - 1);
+		one = true;
+	} else if (*key != '\0') {
+		return -ENOENT;
+	}
+	if (parse_u32(val, 0, 10 * 1000 * 1000, &usec) < 0)
+		return fail(err, errlen,
+			    "%sinvalid busyloop-timeout '%s' (0..10000000 us)",
+			    where, val);
+	if (conf->nb_busyloop >= VS_MAX_BUSYLOOP_CONF)
+		return fail(err, errlen, "%smore than %d busyloop-timeout keys",
+			    where, VS_MAX_BUSYLOOP_CONF);
+	b = &conf->busyloop[conf->nb_busyloop++];
+	snprintf(b->port, sizeof(b->port), "%s", port);
+	b->queue = one ? (int16_t)q : -1;
+	b->usec = usec;
+	return 0;
+}
+
+/* [fdb]: "MAC = PORT" (VLAN 0) or "MAC.VLAN = PORT", one static entry each. */
+static int
+fdb_entry(struct vs_conf *conf, const char *key, const char *val,
+	  const char *where, char *err, size_t errlen)
+{
+	struct vs_fdb_conf *f;
+	unsigned int b[6];
+	uint32_t vlan = 0;
+	uint16_t i;
+	int n = 0;
+
+	if (sscanf(key, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &n) != 6 ||
+	    n != 17 || (key[17] != '\0' && key[17] != '.') ||
+	    (key[17] == '.' && parse_u32(key + 18, 0, 4095, &vlan) < 0))
+		return fail(
+			err, errlen,
+			"%s'%s': expected MAC or MAC.VLAN (xx:xx:xx:xx:xx:xx, VLAN 0..4095)",
+			where, key);
+	if ((b[0] & 1) || (b[0] | b[1] | b[2] | b[3] | b[4] | b[5]) == 0)
+		return fail(
+			err, errlen,
+			"%s%.17s is multicast or zero: only unicast MACs are forwarded by the table",
+			where, key);
+	if (*val == '\0' || strlen(val) >= VS_NAME_LEN || strchr(val, ' '))
+		return fail(err, errlen, "%s%s: invalid port '%s'", where, key,
+			    val);
+	if (conf->nb_fdb >= VS_MAX_FDB_CONF)
+		return fail(err, errlen, "%smore than %d static entries", where,
+			    VS_MAX_FDB_CONF);
+	f = &conf->fdb[conf->nb_fdb];
+	for (n = 0; n < 6; n++)
+		f->mac[n] = b[n];
+	f->vlan = vlan;
+	for (i = 0; i < conf->nb_fdb; i++)
+		if (conf->fdb[i].vlan == vlan &&
+		    memcmp(conf->fdb[i].mac, f->mac, 6) == 0)
+			return fail(err, errlen, "%s%s given twice", where,
+				    key);
+	strcpy(f->port, val);
+	conf->nb_fdb++;
+	return 0;
+}
+
+/* [log]: "PATTERN = LEVEL", as log/set PATTERN LEVEL. */
+static int
+log_entry(struct vs_conf *conf, const char *key, const char *val,
+	  const char *where, char *err, size_t errlen)
+{
+	struct vs_log_conf *l;
+	uint32_t level = vs_conf_log_level(val);
+
+	if (level == 0)
+		return fail(
+			err, errlen,
+			"%s%s: invalid level '%s' (emerg alert crit err warning notice info debug, or 1..8)",
+			where, key, val);
+	if (conf->nb_log >= VS_MAX_LOG_CONF)
+		return fail(err, errlen, "%smore than %d log levels", where,
+			    VS_MAX_LOG_CONF);
+	l = &conf->log[conf->nb_log++];
+	snprintf(l->pattern, sizeof(l->pattern), "%s", key);
+	l->level = level;
+	return 0;
+}
+
+/*
+ * Sections of one key per line and no fixed key set ([fdb], [log]): read
+ * whole, however many entries they have.
+ */
+static int
+list_section(struct vs_conf *conf, struct rte_cfgfile *cfg, const char *sec,
+	     const char *where, char *err, size_t errlen)
+{
+	struct rte_cfgfile_entry *ent;
+	int n, j, ret = 0;
+
+	n = rte_cfgfile_section_num_entries(cfg, sec);
+	if (n <= 0)
+		return 0;
+	ent = calloc(n, sizeof(*ent));
+	if (ent == NULL)
+		return fail(err, errlen, "%sout of memory", where);
+	n = rte_cfgfile_section_entries(cfg, sec, ent, n);
+	for (j = 0; j < n && ret == 0; j++)
+		ret = strcmp(sec, "fdb") == 0
+			? fdb_entry(conf, ent[j].name, ent[j].value, where, err,
+				    errlen)
+			: log_entry(conf, ent[j].name, ent[j].value, where, err,
+				    errlen);
+	free(ent);
+	return ret;
+}
+
 /*
  * rte_cfgfile skips lines it does not understand; a typo in a config file
  * must not pass silently, so every line is checked first.
@@ -816,12 +1080,22 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		int is_vxlan = strncmp(secs[i], "vxlan.", 6) == 0;
 
 		if (!is_vhost && !is_port && !is_vxlan &&
-		    strcmp(secs[i], "switch") != 0) {
+		    strcmp(secs[i], "switch") != 0 &&
+		    strcmp(secs[i], "fdb") != 0 &&
+		    strcmp(secs[i], "log") != 0) {
 			ret = fail(
 				err, errlen,
-				"--config '%s': unknown section [%s] (expected [switch], [vhost.NAME], [port.NAME] or [vxlan.NAME])",
+				"--config '%s': unknown section [%s] (expected [switch], [vhost.NAME], [port.NAME], [vxlan.NAME], [fdb] or [log])",
 				file, secs[i]);
 			break;
+		}
+		if (strcmp(secs[i], "fdb") == 0 ||
+		    strcmp(secs[i], "log") == 0) {
+			snprintf(where, sizeof(where), "--config '%s': [%s] ",
+				 file, secs[i]);
+			ret = list_section(conf, cfg, secs[i], where, err,
+					   errlen);
+			continue;
 		}
 		n = rte_cfgfile_section_entries(cfg, secs[i], ent,
 						RTE_DIM(ent));
@@ -872,6 +1146,11 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			}
 			strcpy(pc.port, secs[i] + 5);
 			for (j = 0; j < n && ret == 0; j++) {
+				ret = busyloop_key(conf, pc.port, ent[j].name,
+						   ent[j].value, where, err,
+						   errlen);
+				if (ret != -ENOENT)
+					continue;
 				ret = port_key(&pc.keys, ent[j].name,
 					       ent[j].value, where, err,
 					       errlen);
@@ -890,6 +1169,12 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		if (!is_vhost) {
 			for (j = 0; j < n && ret == 0; j++) {
+				if (strcmp(ent[j].name, "metrics") == 0) {
+					ret = vs_conf_parse_metrics(
+						conf, ent[j].value, where, err,
+						errlen);
+					continue;
+				}
 				ret = set_num(conf, ent[j].name, ent[j].value,
 					      where, err, errlen);
 				if (ret == -ENOENT)
@@ -901,6 +1186,8 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		memset(&vc, 0, sizeof(vc));
 		vc.queues = 1;
+		vc.sock_uid = -1;
+		vc.sock_gid = -1;
 		if (!valid_name(secs[i] + 6)) {
 			ret = fail(err, errlen, "%sinvalid port name", where);
 			break;
@@ -922,11 +1209,10 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 					vc.client = true;
 				else if (strcmp(ent[j].value, "server") == 0)
 					vc.client = false;
-				else
-					ret = fail(
-						err, errlen,
-						"%sinvalid mode '%s' (server or client)",
-						where, ent[j].value);
+				else /* the socket's permissions */
+					ret = sock_key(&vc, ent[j].name,
+						       ent[j].value, where, err,
+						       errlen);
 			} else if (strcmp(ent[j].name, "queues") == 0) {
 				if (parse_u32(ent[j].value, 1, VS_MAX_QUEUES,
 					      &q))
@@ -938,9 +1224,17 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 				else
 					vc.queues = q;
 			} else {
-				ret = port_key(&vc.keys, ent[j].name,
-					       ent[j].value, where, err,
-					       errlen);
+				ret = sock_key(&vc, ent[j].name, ent[j].value,
+					       where, err, errlen);
+				if (ret == -ENOENT)
+					ret = busyloop_key(conf, vc.name,
+							   ent[j].name,
+							   ent[j].value, where,
+							   err, errlen);
+				if (ret == -ENOENT)
+					ret = port_key(&vc.keys, ent[j].name,
+						       ent[j].value, where, err,
+						       errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s'", where,
@@ -970,6 +1264,7 @@ enum {
 	OPT_VXLAN,
 	OPT_CONFIG,
 	OPT_CTL,
+	OPT_METRICS,
 	OPT_NUM, /* every option of num_opts[] */
 };
 
@@ -989,6 +1284,8 @@ vs_conf_usage(const char *prog)
 	       "                          VXLAN tunnel port over the ethdev via\n"
 	       "  --config FILE           INI file with the same settings (see config/)\n"
 	       "  --ctl PATH              control socket path\n"
+	       "  --metrics [ADDR:]PORT   Prometheus metrics over HTTP at /metrics\n"
+	       "                          (ADDR 127.0.0.1 unless given; [::1]:PORT)\n"
 	       "  --burst N               packets per rx burst (%d)\n"
 	       "  --mbufs N               mbufs per NUMA pool (0: computed)\n"
 	       "  --fdb-size N            MAC table entries (%d)\n"
@@ -1002,6 +1299,42 @@ vs_conf_usage(const char *prog)
 	       VS_DEF_TX_RETRIES);
 }
 
+/*
+ * Keys of one port given in several places (--vhost or [vhost.NAME], and
+ * --port or [port.NAME]) must go together once merged, as the switch will
+ * merge them: a usage error now rather than a failed start.
+ */
+static int
+check_merged(const struct vs_conf *conf, char *err, size_t errlen)
+{
+	char where[VS_NAME_LEN + 32];
+	uint16_t i, j;
+
+	for (i = 0; i < conf->nb_port; i++) {
+		struct vs_port_keys k = conf->port[i].keys;
+
+		for (j = 0; j < conf->nb_vhost; j++)
+			if (strcmp(conf->vhost[j].name, conf->port[i].port) ==
+			    0) {
+				k = conf->vhost[j].keys;
+				vs_conf_port_keys_merge(&k,
+							&conf->port[i].keys);
+			}
+		for (j = 0; j < conf->nb_vxlan; j++)
+			if (strcmp(conf->vxlan[j].name, conf->port[i].port) ==
+			    0) {
+				k = conf->vxlan[j].keys;
+				vs_conf_port_keys_merge(&k,
+							&conf->port[i].keys);
+			}
+		snprintf(where, sizeof(where),
+			 "--port '%s': ", conf->port[i].port);
+		if (vs_conf_port_keys_check(&k, where, err, errlen) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 int
 vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 		   size_t errlen)
@@ -1012,6 +1345,7 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 		{ "vxlan", required_argument, NULL, OPT_VXLAN },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "ctl", required_argument, NULL, OPT_CTL },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "burst", required_argument, NULL, OPT_NUM },
 		{ "mbufs", required_argument, NULL, OPT_NUM },
 		{ "fdb-size", required_argument, NULL, OPT_NUM },
@@ -1071,6 +1405,11 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 				return fail(err, errlen,
 					    "--ctl: invalid path '%s'", optarg);
 			break;
+		case OPT_METRICS:
+			if (vs_conf_parse_metrics(conf, optarg, "--", err,
+						  errlen) < 0)
+				return -EINVAL;
+			break;
 		case OPT_NUM: {
 			char where[64];
 
@@ -1097,5 +1436,5 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 	if (optind < argc)
 		return fail(err, errlen, "unexpected argument '%s'",
 			    argv[optind]);
-	return 0;
+	return check_merged(conf, err, errlen);
 }

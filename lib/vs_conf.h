@@ -16,6 +16,8 @@
 
 #define VS_MAX_VHOST_CONF 256
 #define VS_NAME_LEN 32
+/** A numeric IPv6 address and its NUL (INET6_ADDRSTRLEN). */
+#define VS_ADDR_LEN 46
 
 /**
  * The keys every port takes, whatever its kind: on --vhost, on --port, in a
@@ -54,6 +56,14 @@ struct vs_vhost_conf {
 	char name[VS_NAME_LEN];
 	bool client;
 	uint16_t queues; /**< Queue pairs offered to the guest. */
+	/**
+	 * Server sockets: owner=, group=, mode= (-1, -1, 0: as created).
+	 * The socket is born 0600 and gets them before anyone else can
+	 * connect.
+	 */
+	int32_t sock_uid;
+	int32_t sock_gid;
+	uint32_t sock_mode;
 	struct vs_port_keys keys;
 };
 
@@ -86,6 +96,40 @@ struct vs_vxlan_conf {
 	struct vs_port_keys keys;
 };
 
+/**
+ * A busy-loop timeout from the config file: "busyloop-timeout = USEC"
+ * (every rx queue) or "busyloop-timeout.QUEUE = USEC" in a [vhost.NAME] or
+ * [port.NAME] section. Applied in file order, after the ports exist.
+ */
+struct vs_busyloop_conf {
+	char port[VS_NAME_LEN]; /**< name or decimal id */
+	int16_t queue; /**< -1: every rx queue */
+	uint32_t usec;
+};
+
+#define VS_MAX_BUSYLOOP_CONF 256
+
+/** A static MAC table entry: "MAC[.VLAN] = PORT" in section [fdb]. */
+struct vs_fdb_conf {
+	uint8_t mac[6];
+	uint16_t vlan;
+	char port[VS_NAME_LEN]; /**< name or decimal id */
+};
+
+/* The MAC table's static entries a file may hold; rte_cfgfile has no limit. */
+#define VS_MAX_FDB_CONF 1024
+
+/**
+ * A log level: "PATTERN = LEVEL" in section [log], as log/set takes them
+ * (a glob over rte_log type names; emerg..debug or 1..8). In file order.
+ */
+struct vs_log_conf {
+	char pattern[64]; /**< CFG_NAME_LEN of rte_cfgfile */
+	uint32_t level; /**< RTE_LOG_EMERG (1) .. RTE_LOG_DEBUG (8) */
+};
+
+#define VS_MAX_LOG_CONF 64
+
 /** MTU bounds: the IPv4 minimum and a 9000-byte jumbo frame's payload. */
 #define VS_MTU_MIN 68
 #define VS_MTU_MAX 9702
@@ -100,6 +144,9 @@ struct vs_conf {
 	uint32_t busyloop_us; /**< Default busy-loop timeout, us. */
 	char config_file[PATH_MAX];
 	char ctl_path[PATH_MAX];
+	/** --metrics: numeric address (IPv4 or IPv6) and TCP port; 0 = off. */
+	char metrics_addr[VS_ADDR_LEN];
+	uint16_t metrics_port;
 	bool interactive;
 	uint16_t nb_vhost;
 	struct vs_vhost_conf vhost[VS_MAX_VHOST_CONF];
@@ -107,6 +154,13 @@ struct vs_conf {
 	struct vs_port_conf port[VS_MAX_PORT_CONF];
 	uint16_t nb_vxlan;
 	struct vs_vxlan_conf vxlan[VS_MAX_VXLAN_CONF];
+	/* Config file only: what config/save writes besides the ports. */
+	uint16_t nb_busyloop;
+	struct vs_busyloop_conf busyloop[VS_MAX_BUSYLOOP_CONF];
+	uint16_t nb_fdb;
+	struct vs_fdb_conf fdb[VS_MAX_FDB_CONF];
+	uint16_t nb_log;
+	struct vs_log_conf log[VS_MAX_LOG_CONF];
 };
 
 /** Fill @p conf with the defaults documented in doc/guide.md. */
@@ -182,6 +236,24 @@ extern const char vs_conf_port_keys_help[];
  */
 int vs_conf_parse_vxlan(struct vs_vxlan_conf *xc, const char *spec, char *err,
 			size_t errlen);
+
+/**
+ * Parse a metrics endpoint "PORT", "ADDR:PORT" or "[ADDR6]:PORT" (--metrics,
+ * metrics = in [switch]) into @p conf; "PORT" alone binds 127.0.0.1.
+ *
+ * @return 0, or -EINVAL with a reason in @p err.
+ */
+int vs_conf_parse_metrics(struct vs_conf *conf, const char *spec,
+			  const char *where, char *err, size_t errlen);
+
+/**
+ * A log level by name ("debug") or number ("8"), as log/set takes it.
+ * @return RTE_LOG_EMERG..RTE_LOG_DEBUG (1..8), or 0 when invalid.
+ */
+uint32_t vs_conf_log_level(const char *s);
+
+/** The name of log level @p level (1..8), e.g. "debug"; "?" otherwise. */
+const char *vs_conf_log_level_name(uint32_t level);
 
 /** The usage text, for --help. */
 void vs_conf_usage(const char *prog);

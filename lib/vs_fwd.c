@@ -475,10 +475,13 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
 		if (i == lc->nb_dirty)
 			lc->dirty[lc->nb_dirty++] = pid;
 	}
-	/* VLANs: nothing to do between plain ports in VLAN 0. */
+	/*
+	 * VLANs: nothing to do for a frame of the one VLAN the port takes
+	 * untagged without a check (its access VLAN; VLAN 0 without keys).
+	 */
 	d = atomic_load_explicit(&p->l2, memory_order_acquire);
 	vid = m->vlan_tci & RTE_VLAN_ID_MASK;
-	if (unlikely(!d->plain || vid != 0)) {
+	if (unlikely(vid != d->out_vid)) {
 		m = vs_vlan_out(in, d, m, vid, p->socket_id);
 		if (m == NULL)
 			return;
@@ -545,10 +548,11 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-		if (likely(c->plain &&
-			   eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_VLAN))) {
-			vid = 0;
-			m->vlan_tci = 0;
+		if (likely(eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_VLAN) &&
+			   c->in_vid >= 0)) {
+			/* Untagged, into the port's VLAN: no tag to pop. */
+			vid = c->in_vid;
+			m->vlan_tci = vid;
 		} else {
 			vid = vs_vlan_in(c, m);
 			if (unlikely(vid < 0)) {

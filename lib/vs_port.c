@@ -48,6 +48,12 @@ vs_port_set_default_busyloop(uint32_t usec)
 	default_busyloop_us = usec;
 }
 
+uint32_t
+vs_port_get_default_busyloop(void)
+{
+	return default_busyloop_us;
+}
+
 int
 vs_port_set_busyloop(struct vs_port *port, int queue, uint32_t usec)
 {
@@ -296,6 +302,19 @@ l2_build(const struct vs_port_keys *k, int socket)
 		c->allowed[i] = vs_fdb_key(k->allowed[i], 0);
 	c->plain = !c->access && !c->native && !c->trunk_list && !c->max_macs &&
 		!c->flood_pps && !c->nb_allowed;
+	if (c->access) {
+		c->in_vid = c->access;
+		c->out_vid = c->access;
+	} else if (c->native) {
+		c->in_vid = c->native;
+		c->out_vid = -1;
+	} else if (c->trunk_list) {
+		c->in_vid = vs_l2_trunk_has(c, 0) ? 0 : -1;
+		c->out_vid = -1;
+	} else {
+		c->in_vid = 0;
+		c->out_vid = 0;
+	}
 	return c;
 }
 

@@ -165,6 +165,9 @@ uint32_t vs_port_get_busyloop(const struct vs_port *port, uint16_t queue);
 /** The timeout new ports start with (--busyloop-timeout). */
 void vs_port_set_default_busyloop(uint32_t usec);
 
+/** The timeout new ports start with. */
+uint32_t vs_port_get_default_busyloop(void);
+
 /** One vring as vring/show reports it (the seed's vhost_vring_*). */
 struct vs_vring_info {
 	uint16_t vring; /**< librte_vhost index: 2q guest RX, 2q+1 TX */

@@ -97,6 +97,14 @@ struct vs_port_ops {
 struct vs_l2 {
 	/* No VLAN key, no security key: member of every VLAN, tags all but 0. */
 	bool plain;
+	/*
+	 * The datapath's shortcuts. in_vid: the VLAN of an untagged frame
+	 * arriving, -1 if the port takes none. out_vid: the one VLAN whose
+	 * frames leave the port as they are with nothing to check (the access
+	 * VLAN, or 0 for a port without VLAN keys); -1 for a trunk.
+	 */
+	int16_t in_vid;
+	int16_t out_vid;
 	uint16_t access; /* vlan=: the one VLAN, untagged; 0 none */
 	uint16_t native; /* native=: the untagged VLAN of a trunk; 0 none */
 	bool trunk_list; /* trunks= given: member of those only */
@@ -150,6 +158,8 @@ struct vs_vhost {
 	_Atomic uint32_t tx_enabled; /* guest TX vrings enabled, by pair */
 	struct rte_mempool *pool; /* mbufs for dequeue, on the guest's node */
 	uint16_t conf_mtu; /* mtu= given; 0: the guest's, if it sets one */
+	int32_t sock_uid, sock_gid; /* owner=, group=; -1: as created */
+	uint32_t sock_mode; /* mode=; 0: as created */
 	_Atomic uint64_t refused; /* messages the vhost-user guard refused */
 };
 

@@ -8,6 +8,8 @@
  * guest RX = vhost enqueue = switch TX  (vring 2q)
  */
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -490,6 +492,9 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 		return NULL;
 	strlcpy(p->vhost.path, vc->path, sizeof(p->vhost.path));
 	p->vhost.client = vc->client;
+	p->vhost.sock_uid = vc->sock_uid;
+	p->vhost.sock_gid = vc->sock_gid;
+	p->vhost.sock_mode = vc->sock_mode;
 	atomic_init(&p->vhost.vid, -1);
 	p->nb_rxq = vc->queues;
 	p->nb_txq = vc->queues;
@@ -531,10 +536,44 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 int
 vs_port_vhost_start(struct vs_port *p)
 {
-	if (rte_vhost_driver_start(p->vhost.path) != 0) {
+	struct vs_vhost *v = &p->vhost;
+	bool perms = !v->client &&
+		(v->sock_uid >= 0 || v->sock_gid >= 0 || v->sock_mode != 0);
+	mode_t um = 0;
+	int ret;
+
+	/*
+	 * owner=, group=, mode=: librte_vhost binds the socket inside
+	 * rte_vhost_driver_start(). With the umask at 0177 it is born 0600,
+	 * root's alone; chown and then chmod only ever narrow who else can
+	 * connect down to what was asked: no moment where it has others. The
+	 * umask is per process: the command lock keeps port/add from running
+	 * beside the control socket's own (vs_ctl.c), and the lcores create
+	 * no files.
+	 */
+	if (perms)
+		um = umask(0177);
+	ret = rte_vhost_driver_start(v->path);
+	if (perms)
+		umask(um);
+	if (ret != 0) {
 		PORT_LOG(ERR, "%s: cannot start vhost-user socket %s\n",
-			 p->name, p->vhost.path);
+			 p->name, v->path);
 		return -EIO;
+	}
+	if (perms &&
+	    ((v->sock_uid >= 0 || v->sock_gid >= 0) &&
+	     chown(v->path, v->sock_uid >= 0 ? (uid_t)v->sock_uid : (uid_t)-1,
+		   v->sock_gid >= 0 ? (gid_t)v->sock_gid : (gid_t)-1) != 0)) {
+		PORT_LOG(ERR, "%s: cannot give %s to uid %d gid %d: %s\n",
+			 p->name, v->path, v->sock_uid, v->sock_gid,
+			 strerror(errno));
+		return -errno;
+	}
+	if (perms && chmod(v->path, v->sock_mode ? v->sock_mode : 0600) != 0) {
+		PORT_LOG(ERR, "%s: cannot set the mode of %s: %s\n", p->name,
+			 v->path, strerror(errno));
+		return -errno;
 	}
 	PORT_LOG(INFO, "port %u %s: vhost-user %s %s, %u queue pair(s)\n",
 		 p->id, p->name, p->vhost.client ? "client" : "server",

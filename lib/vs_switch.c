@@ -17,7 +17,9 @@
 #include "vs_fdb.h"
 #include "vs_fwd.h"
 #include "vs_mbuf.h"
+#include "vs_metrics.h"
 #include "vs_port_priv.h"
+#include "vs_save.h"
 #include "vs_switch.h"
 #include "vs_vxlan.h"
 
@@ -85,6 +87,8 @@ start_control(const struct vs_conf *conf)
 			ret = vs_capture_cmd_register();
 		if (ret == 0)
 			ret = vs_vxlan_cmd_register();
+		if (ret == 0)
+			ret = vs_save_cmd_register();
 		if (ret == 0)
 			ret = vs_cmd_telemetry_register();
 		if (ret < 0) {
@@ -199,11 +203,14 @@ int
 vs_switch_start(const struct vs_conf *conf)
 {
 	struct vs_port *vp[VS_MAX_VHOST_CONF];
+	char err[256];
 	uint64_t mask;
 	uint32_t n;
 	uint16_t i;
 	int ret;
 
+	/* [log] first: the start's own messages are at those levels. */
+	vs_save_apply_log(conf);
 	ret = vs_fwd_init(conf);
 	if (ret == -ENODEV) {
 		SW_LOG(ERR,
@@ -278,6 +285,15 @@ vs_switch_start(const struct vs_conf *conf)
 			goto fail_ports;
 		}
 	}
+	/* Busy-loop timeouts and static MACs of the config file. */
+	ret = vs_save_apply_ports(conf, err, sizeof(err));
+	if (ret < 0) {
+		SW_LOG(ERR, "--config: %s\n", err);
+		goto fail_ports;
+	}
+	ret = vs_save_init(conf);
+	if (ret < 0)
+		goto fail_ports;
 	ret = vs_fwd_rebalance();
 	if (ret < 0)
 		goto fail_ports;
@@ -294,6 +310,11 @@ vs_switch_start(const struct vs_conf *conf)
 	ret = start_control(conf);
 	if (ret < 0)
 		goto fail_started;
+	if (conf->metrics_port != 0) {
+		ret = vs_metrics_start(conf->metrics_addr, conf->metrics_port);
+		if (ret < 0)
+			goto fail_started;
+	}
 	SW_LOG(INFO, "forwarding on %u lcore(s), %u port(s)\n",
 	       vs_fwd_nb_lcores(), vs_port_count());
 	return 0;
@@ -492,6 +513,7 @@ vs_switch_stop(FILE *f)
 	 * First refuse commands, whatever their front end: DPDK's telemetry
 	 * thread cannot be stopped and would walk the ports freed below.
 	 */
+	vs_metrics_stop();
 	vs_cmd_close();
 	vs_ctl_stop();
 	if (sw.started)

@@ -18,6 +18,7 @@
 #include "vs_fwd.h"
 #include "vs_mbuf.h"
 #include "vs_port.h"
+#include "vs_save.h"
 #include "vs_switch.h"
 #include "vs_vhost_guard.h"
 
@@ -279,6 +280,8 @@ cmd_log_set(int argc, const char *const *argv, json_t **res, char *err,
 	if (rte_log_set_level_pattern(argv[0], level) != 0)
 		return vs_cmd_err(err, errlen, VS_RPC_FAILED,
 				  "cannot set '%s' to %s", argv[0], argv[1]);
+	/* config/save writes it back. */
+	vs_save_log_note(argv[0], level);
 	*res = log_types(argv[0]);
 	return 0;
 }

@@ -34,6 +34,11 @@
 #include "vs_port_priv.h"
 #include "vs_vxlan.h"
 
+RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
+#define VX_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, vs_logtype_vxlan, "vswitch.vxlan: " fmt, \
+		##__VA_ARGS__)
+
 /* Outer headers: Ethernet, IPv4 without options, UDP, VXLAN. */
 #define VX_HDR_LEN \
 	(RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
@@ -51,6 +56,8 @@
 
 struct vs_vx_neigh {
 	uint32_t ip; /* network order */
+	/* Outer IPv4 header sum without its total length (ip_sum_init()). */
+	uint32_t ip_sum;
 	_Atomic uint64_t mac; /* MAC bytes in the low 48 bits | NEIGH_VALID */
 	_Atomic uint64_t seen; /* TSC of its last ARP */
 	uint64_t next_req; /* control thread */
@@ -221,8 +228,14 @@ encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
 	ip->next_proto_id = IPPROTO_UDP;
 	ip->src_addr = vx->local;
 	ip->dst_addr = r->ip;
-	ip->hdr_checksum = 0;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	{
+		/* The constant words are summed once (ip_sum_init()). */
+		uint32_t sum = r->ip_sum + ip->total_length;
+
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		ip->hdr_checksum = sum == 0xffff ? 0xffff : (uint16_t)~sum;
+	}
 	udp = (struct rte_udp_hdr *)(ip + 1);
 	/* Source port from the inner flow, in the dynamic range. */
 	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
@@ -232,8 +245,6 @@ encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
 	vh = (struct rte_vxlan_hdr *)(udp + 1);
 	vh->vx_flags = VX_FLAG_I;
 	vh->vx_vni = rte_cpu_to_be_32(vx->vni << 8);
-	atomic_fetch_add_explicit(&r->tx_pkts, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&r->tx_bytes, len, memory_order_relaxed);
 	return m;
 }
 
@@ -248,6 +259,9 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
 	struct vs_vxlan *vx = p->vx;
 	struct rte_mbuf *out[64];
+	/* Per-remote counters, added once per call: no atomic per frame. */
+	uint64_t tn[VS_VXLAN_MAX_REMOTES] = { 0 },
+		 tb[VS_VXLAN_MAX_REMOTES] = { 0 };
 	uint16_t i, k = 0, r, k0;
 
 	for (i = 0; i < n; i++) {
@@ -261,15 +275,21 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 		k0 = k;
 		if (to >= 1 && to <= vx->nb_remote) {
 			e = encap(vx, m, &vx->remote[to - 1], false);
-			if (e != NULL)
+			if (e != NULL) {
 				out[k++] = e;
+				tn[to - 1]++;
+				tb[to - 1] += len;
+			}
 		} else {
 			/* Flooded, or a static entry: head-end replication. */
 			for (r = 0; r < vx->nb_remote; r++) {
 				e = encap(vx, m, &vx->remote[r],
 					  r + 1 < vx->nb_remote);
-				if (e != NULL)
+				if (e != NULL) {
 					out[k++] = e;
+					tn[r]++;
+					tb[r] += len;
+				}
 			}
 		}
 		/*
@@ -283,6 +303,13 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 	}
 	if (k > 0)
 		vs_port_tx(vx->via, q, out, k, VX_TX_RETRIES);
+	for (r = 0; r < vx->nb_remote; r++)
+		if (tn[r]) {
+			atomic_fetch_add_explicit(&vx->remote[r].tx_pkts, tn[r],
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&vx->remote[r].tx_bytes,
+						  tb[r], memory_order_relaxed);
+		}
 	return n;
 }
 
@@ -501,12 +528,17 @@ decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
 	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
 	m->packet_type = 0;
 	m->hash.usr = r + 1;
-	atomic_fetch_add_explicit(&vx->remote[r].rx_pkts, 1,
-				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&vx->remote[r].rx_bytes,
-				  rte_pktmbuf_pkt_len(m), memory_order_relaxed);
 	*out = vx;
 	return -1;
+}
+
+static inline void
+remote_rx(struct vs_vx_neigh *nb, uint64_t n, uint64_t bytes)
+{
+	if (nb == NULL || n == 0)
+		return;
+	atomic_fetch_add_explicit(&nb->rx_pkts, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&nb->rx_bytes, bytes, memory_order_relaxed);
 }
 
 void
@@ -520,6 +552,8 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	struct rte_mbuf *reply[VX_MAX_BURST], *batch[VX_MAX_BURST];
 	uint64_t cnt[UL_MAX] = { 0 };
 	struct vs_vxlan *cur = NULL;
+	struct vs_vx_neigh *rnb = NULL, *nbr;
+	uint64_t rn = 0, rbytes = 0;
 	uint16_t i, nr = 0, nb = 0;
 
 	for (i = 0; i < n; i++) {
@@ -577,6 +611,16 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		if (why >= 0)
 			goto drop;
 		cnt[UL_decap_pkts]++;
+		/* Per-remote counters: one atomic add per run of a remote. */
+		nbr = &vx->remote[m->hash.usr - 1];
+		if (nbr != rnb) {
+			remote_rx(rnb, rn, rbytes);
+			rnb = nbr;
+			rn = 0;
+			rbytes = 0;
+		}
+		rn++;
+		rbytes += rte_pktmbuf_pkt_len(m);
 		if (vx != cur && nb > 0) {
 			deliver(arg, cur->port, batch, nb);
 			nb = 0;
@@ -588,6 +632,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		cnt[why]++;
 		vs_port_drop(via, VS_DROP_UNDERLAY, &m, 1);
 	}
+	remote_rx(rnb, rn, rbytes);
 	if (nb > 0)
 		deliver(arg, cur->port, batch, nb);
 	if (nr > 0)
@@ -676,6 +721,25 @@ detach(struct vs_port *p)
 	rte_free(ul);
 }
 
+/*
+ * The sum of the outer IPv4 header's words that never change for a remote
+ * (all but the total length and the checksum), as rte_raw_cksum() sums.
+ */
+static uint32_t
+ip_sum_init(const struct vs_vxlan *vx, uint32_t remote)
+{
+	struct rte_ipv4_hdr ip = {
+		.version_ihl = RTE_IPV4_VHL_DEF,
+		.fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG),
+		.time_to_live = vx->ttl,
+		.next_proto_id = IPPROTO_UDP,
+		.src_addr = vx->local,
+		.dst_addr = remote,
+	};
+
+	return rte_raw_cksum(&ip, sizeof(ip));
+}
+
 struct vs_port *
 vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 {
@@ -715,8 +779,10 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 	vx->dstport = xc->dstport;
 	vx->ttl = xc->ttl;
 	vx->nb_remote = xc->nb_remote;
-	for (i = 0; i < xc->nb_remote; i++)
+	for (i = 0; i < xc->nb_remote; i++) {
 		vx->remote[i].ip = xc->remote[i];
+		vx->remote[i].ip_sum = ip_sum_init(vx, xc->remote[i]);
+	}
 	vx->gwn.ip = xc->gw;
 	p->nb_rxq = 0;
 	p->nb_txq = (uint16_t)vs_fwd_nb_lcores();
@@ -770,7 +836,20 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 			goto nomem;
 		}
 		ul->via = via;
-		rte_eth_macaddr_get(via->eth.port_id, &ul->mac);
+		if (rte_eth_macaddr_get(via->eth.port_id, &ul->mac) != 0 ||
+		    !rte_is_valid_assigned_ether_addr(&ul->mac)) {
+			/*
+			 * A device without a MAC of its own (net_ring): a
+			 * locally administered one, so that ARP works.
+			 */
+			rte_eth_random_addr(ul->mac.addr_bytes);
+			VX_LOG(INFO,
+			       "%s: no MAC; the VTEP uses %02x:%02x:%02x:%02x:%02x:%02x\n",
+			       via->name, ul->mac.addr_bytes[0],
+			       ul->mac.addr_bytes[1], ul->mac.addr_bytes[2],
+			       ul->mac.addr_bytes[3], ul->mac.addr_bytes[4],
+			       ul->mac.addr_bytes[5]);
+		}
 		atomic_init(&ul->tl, tl);
 		vx->attached = true;
 		/* From now on the lcores hand its frames to the VTEP. */
@@ -794,6 +873,29 @@ vs_vxlan_remote_ip(const struct vs_port *p, uint8_t remote)
 	    remote > p->vx->nb_remote)
 		return 0;
 	return p->vx->remote[remote - 1].ip;
+}
+
+int
+vs_vxlan_conf_get(const struct vs_port *p, struct vs_vxlan_conf *xc)
+{
+	const struct vs_vxlan *vx;
+	uint16_t i;
+
+	if (p == NULL || p->kind != VS_PORT_VXLAN)
+		return -EINVAL;
+	vx = p->vx;
+	memset(xc, 0, sizeof(*xc));
+	strlcpy(xc->name, p->name, sizeof(xc->name));
+	strlcpy(xc->via, vx->via->name, sizeof(xc->via));
+	xc->vni = vx->vni;
+	xc->local = vx->local;
+	xc->gw = vx->gw;
+	xc->dstport = vx->dstport;
+	xc->ttl = vx->ttl;
+	xc->nb_remote = vx->nb_remote;
+	for (i = 0; i < vx->nb_remote; i++)
+		xc->remote[i] = vx->remote[i].ip;
+	return 0;
 }
 
 /* An ARP request for @p ip, queued for the lcore that sends on @p ul. */

@@ -66,6 +66,12 @@ void vs_vxlan_tick(uint64_t now);
 /** The IP of remote @p remote (index + 1) of tunnel @p port, or 0. */
 uint32_t vs_vxlan_remote_ip(const struct vs_port *port, uint8_t remote);
 
+/**
+ * The settings tunnel @p port was created with (config/save), its keys
+ * left empty. @return 0, or -EINVAL when @p port is not a tunnel.
+ */
+int vs_vxlan_conf_get(const struct vs_port *port, struct vs_vxlan_conf *xc);
+
 /** Register vxlan/show. */
 int vs_vxlan_cmd_register(void);
 

@@ -184,7 +184,8 @@ class VM:
 
     def __init__(self, workdir, name, sock, mac, ip=None, server=False,
                  mem=256, rx_queue_size=None, tx_queue_size=None,
-                 incoming=None, cpus=None, guest_announce=True):
+                 incoming=None, cpus=None, guest_announce=True,
+                 prefix=()):
         self.dir = workdir
         self.name = name
         self.sock = sock
@@ -197,6 +198,8 @@ class VM:
         self.incoming = incoming
         self.cpus = cpus
         self.guest_announce = guest_announce
+        # A command QEMU runs under (e.g. setpriv, to run as another user).
+        self.prefix = list(prefix)
         self.log = os.path.join(workdir, "%s.qemu.log" % name)
         self.console = os.path.join(workdir, "%s.console.log" % name)
         self.serial_path = os.path.join(workdir, "%s.ser" % name)
@@ -244,7 +247,7 @@ class VM:
             a += ["-incoming", "tcp:127.0.0.1:%d" % self.incoming]
         if self.cpus:
             a = ["taskset", "-c", self.cpus] + a
-        return a
+        return self.prefix + a
 
     def start(self):
         for p in (self.serial_path, self.qmp_path):

@@ -398,9 +398,9 @@ def test_methods_against_switch_state(env):
         "method": "port/show", "usage": "PORT",
         "help": next(x["help"] for x in h if x["method"] == "port/show"),
         "telemetry": "port"}
-    assert rpc.ok("help", "port/add")["usage"] == \
+    assert rpc.ok("help", "port/add")["usage"] == (
         "PATH [client] [queues=N] [name=NAME] [KEY=VAL...] | vxlan NAME "
-        "vni=N local=IP remote=IP[+IP...] via=PORT [KEY=VAL...]"
+        "vni=N local=IP remote=IP[+IP...] via=PORT [KEY=VAL...]")
 
     # info
     info = rpc.ok("info")

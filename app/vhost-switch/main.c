@@ -2,8 +2,8 @@
 /*
  * vhost-switch launcher: vhost-switch [EAL options] -- [switch options].
  * It parses, starts the switch, and keeps the main lcore for housekeeping
- * (the stats line, SIGUSR1's counters; MAC ageing is the control thread's)
- * until SIGINT or SIGTERM.
+ * (the stats line, SIGUSR1's counters, SIGHUP's reload of the --config
+ * file; MAC ageing is the control thread's) until SIGINT or SIGTERM.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,6 +21,7 @@
 #include "vs_cmd.h"
 #include "vs_conf.h"
 #include "vs_prompt.h"
+#include "vs_save.h"
 #include "vs_switch.h"
 
 /* Usage errors exit 2, like getopt-based tools and as SPEC section 2 says. */
@@ -28,12 +29,15 @@
 
 static volatile sig_atomic_t quit_signal;
 static volatile sig_atomic_t dump_stats;
+static volatile sig_atomic_t reload_config;
 
 static void
 on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		dump_stats = 1;
+	else if (sig == SIGHUP)
+		reload_config = 1;
 	else
 		quit_signal = sig;
 }
@@ -73,6 +77,11 @@ housekeeping(void)
 	if (dump_stats) {
 		dump_stats = 0;
 		print_stats();
+	}
+	/* SIGHUP: the --config file again, applied as a diff (vs_save.h). */
+	if (reload_config) {
+		reload_config = 0;
+		vs_save_reload();
 	}
 	if (stats_period && t >= next_stats) {
 		vs_switch_print_rates(stdout);
@@ -156,6 +165,7 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	ret = vs_switch_start(&conf);
