@@ -30,6 +30,7 @@ IPv6 is off on every interface the rig creates, so nothing but the tests'
 frames crosses. The tests run in file order on one rig (module fixture);
 the last one replaces VNI 42 by two VNIs mapped to two VLANs.
 """
+import configparser
 import os
 import random
 import signal
@@ -976,6 +977,32 @@ def test_foreign_arp_counted(rig):
     p0, p1 = base[("s1", "net_tap0")], after[("s1", "net_tap0")]
     assert p1["drops_by_reason"]["underlay"] - \
         p0["drops_by_reason"]["underlay"] == len(foreign), d
+
+
+def test_config_save(rig):
+    """config/save writes each tunnel as a [vxlan.NAME] section with the
+    values it runs with, one from the config file and one added at run
+    time with every key."""
+    rig.ctl("s2", "port/add", "vxlan", "vx55",
+            "vni=55,local=%s,remote=%s+%s,via=net_af_packet0,ttl=7,"
+            "dstport=4790,gw=%s,vlan=55" % (IP2, IP1, IP3, IP3))
+    path = rig.wd.file("s2-saved.ini")
+    try:
+        rig.ctl("s2", "config/save", path)
+    finally:
+        rig.ctl("s2", "port/del", "vx55")
+    ini = configparser.ConfigParser(inline_comment_prefixes=(";",))
+    ini.read(path)
+    got = {sec: dict(ini[sec]) for sec in ini.sections()
+           if sec.startswith("vxlan.")}
+    assert got == {
+        "vxlan.vx42": {"vni": "42", "local": IP2, "remote": IP1 + "+" + IP3,
+                       "via": "net_af_packet0", "dstport": "4789",
+                       "ttl": "64"},
+        "vxlan.vx55": {"vni": "55", "local": IP2, "remote": IP1 + "+" + IP3,
+                       "via": "net_af_packet0", "dstport": "4790",
+                       "ttl": "7", "gw": IP3, "vlan": "55"}}, \
+        open(path).read()
 
 
 # --- malformed VXLAN (point 6) ----------------------------------------------
