@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#define VS_CMD_MAX_ARGS 8
+#define VS_CMD_MAX_ARGS 32
 
 /* JSON-RPC 2.0 error codes (section 5.1 of the specification). */
 #define VS_RPC_PARSE_ERROR -32700

@@ -266,6 +266,8 @@ vs_switch_start(const struct vs_conf *conf)
 	}
 	for (i = 0; i < conf->nb_vxlan; i++) {
 		ret = tunnel_add(&conf->vxlan[i], NULL, 0);
+		if (ret == -EEXIST || ret == -ENODEV)
+			ret = -ENXIO; /* a usage error: exit 2 */
 		if (ret < 0)
 			goto fail_ports;
 	}

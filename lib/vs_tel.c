@@ -5,10 +5,13 @@
  *
  * Telemetry holds two levels: a dict or array at the top, whose values may
  * be one container (a dict of scalars or an array of scalars), and an
- * array cannot hold dicts. Deeper values are sent as their JSON text. Telemetry has no booleans or
+ * array cannot hold dicts. Deeper values are flattened into keys with '/'
+ * ("remotes/0/ip"), and a list of objects in the top dict becomes one
+ * container per element ("tunnels/0"). Telemetry has no booleans or
  * floats: booleans become 0/1, floats strings.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,35 +87,122 @@ fill_array(struct rte_tel_data *d, json_t *a)
 	return 0;
 }
 
-/* A dict whose values may be one more level of containers (@p depth 1). */
+/*
+ * Value @p v under key @p k of a container dict, flattened: an object's
+ * members and an array's elements go in as keys "k/member" and "k/0"
+ * (telemetry keys may hold '/'), as deep as they go. A full dict keeps
+ * what it has: the control socket has the rest.
+ */
 static int
-fill_dict(struct rte_tel_data *d, json_t *o, int depth)
+add_flat(struct rte_tel_data *d, const char *k, json_t *v)
+{
+	char key[RTE_TEL_MAX_STRING_LEN];
+	const char *m;
+	json_t *e;
+	size_t i;
+	int ret;
+
+	if (!json_is_object(v) && !json_is_array(v)) {
+		ret = add_scalar_dict(d, k, v);
+		return ret == -ENOSPC ? 0 : ret;
+	}
+	if (json_is_object(v)) {
+		json_object_foreach(v, m, e)
+		{
+			snprintf(key, sizeof(key), "%s/%s", k, m);
+			ret = add_flat(d, key, e);
+			if (ret != 0)
+				return ret;
+		}
+		return 0;
+	}
+	json_array_foreach(v, i, e)
+	{
+		snprintf(key, sizeof(key), "%s/%zu", k, i);
+		ret = add_flat(d, key, e);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* A container: a dict whose deeper values are flattened (add_flat()). */
+static int
+fill_flat(struct rte_tel_data *d, json_t *o)
 {
 	const char *k;
 	json_t *v;
+	int ret;
+
+	rte_tel_data_start_dict(d);
+	json_object_foreach(o, k, v)
+	{
+		ret = add_flat(d, k, v);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+static bool
+is_scalar_array(json_t *a)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v) if (json_is_object(v) ||
+					json_is_array(v)) return false;
+	return true;
+}
+
+static int
+add_container(struct rte_tel_data *d, const char *k, json_t *v)
+{
+	struct rte_tel_data *c = rte_tel_data_alloc();
+	int ret;
+
+	if (c == NULL)
+		return -ENOMEM;
+	ret = json_is_object(v) ? fill_flat(c, v) : fill_array(c, v);
+	if (ret == 0)
+		ret = rte_tel_data_add_dict_container(d, k, c, 0);
+	if (ret != 0)
+		rte_tel_data_free(c);
+	return ret;
+}
+
+/*
+ * The top dict: objects and arrays of scalars become containers; an array
+ * of objects becomes one container per element, "key/0", "key/1", ...
+ * (DPDK 22.11 telemetry arrays cannot hold dicts).
+ */
+static int
+fill_dict(struct rte_tel_data *d, json_t *o)
+{
+	char key[RTE_TEL_MAX_STRING_LEN];
+	const char *k;
+	json_t *v, *e;
+	size_t i;
 	int ret = 0;
 
 	rte_tel_data_start_dict(d);
 	json_object_foreach(o, k, v)
 	{
-		struct rte_tel_data *c;
-
-		if (depth > 0 && (json_is_object(v) || json_is_array(v))) {
-			c = rte_tel_data_alloc();
-			if (c == NULL)
-				return -ENOMEM;
-			ret = json_is_object(v) ? fill_dict(c, v, 0)
-						: fill_array(c, v);
-			if (ret == 0)
-				ret = rte_tel_data_add_dict_container(d, k, c,
-								      0);
-			if (ret != 0) {
-				rte_tel_data_free(c);
-				return ret;
+		if (json_is_array(v) && !is_scalar_array(v)) {
+			json_array_foreach(v, i, e)
+			{
+				snprintf(key, sizeof(key), "%s/%zu", k, i);
+				ret = json_is_object(e)
+					? add_container(d, key, e)
+					: add_scalar_dict(d, key, e);
+				if (ret != 0)
+					return ret;
 			}
 			continue;
 		}
-		ret = add_scalar_dict(d, k, v);
+		ret = json_is_object(v) || json_is_array(v)
+			? add_container(d, k, v)
+			: add_scalar_dict(d, k, v);
 		if (ret != 0)
 			return ret;
 	}
@@ -127,7 +217,7 @@ json_to_tel(struct rte_tel_data *d, json_t *r)
 	int ret;
 
 	if (json_is_object(r))
-		return fill_dict(d, r, 1);
+		return fill_dict(d, r);
 	if (!json_is_array(r)) {
 		char *s = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -154,7 +244,7 @@ json_to_tel(struct rte_tel_data *d, json_t *r)
 		if (c == NULL)
 			return -ENOMEM;
 		snprintf(key, sizeof(key), "%zu", i);
-		ret = fill_dict(c, v, 0);
+		ret = fill_flat(c, v);
 		if (ret == 0)
 			ret = rte_tel_data_add_dict_container(d, key, c, 0);
 		if (ret != 0) {

@@ -409,8 +409,11 @@ is_local(const struct vs_tunlist *tl, uint32_t ip)
 	return false;
 }
 
-/* An ARP frame: learn the sender; true if @p m became our reply. */
-static bool
+/*
+ * An ARP frame: learn the sender if it is a neighbour. 1: @p m became our
+ * reply; 0: it was for us (a reply to our request); -1: not for us.
+ */
+static int
 arp_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
        uint64_t now)
 {
@@ -422,12 +425,14 @@ arp_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
 	    a->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
 	    a->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
 	    a->arp_hlen != RTE_ETHER_ADDR_LEN || a->arp_plen != 4)
-		return false;
+		return -1;
 	sip = a->arp_data.arp_sip;
 	tip = a->arp_data.arp_tip;
 	neigh_learn(tl, sip, &a->arp_data.arp_sha, now);
-	if (a->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) || !is_local(tl, tip))
-		return false;
+	if (!is_local(tl, tip))
+		return -1;
+	if (a->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST))
+		return 0;
 	atomic_fetch_add_explicit(&ul->arp_requests, 1, memory_order_relaxed);
 	/* The request becomes the reply, in place. */
 	a->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
@@ -439,7 +444,7 @@ arp_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
 	eth->src_addr = ul->mac;
 	atomic_fetch_add_explicit(&ul->arp_replies_sent, 1,
 				  memory_order_relaxed);
-	return true;
+	return 1;
 }
 
 /* An ICMP echo request to a local address: true if @p m became the reply. */
@@ -569,12 +574,16 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			goto drop;
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 		if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
-			if (arp_in(ul, tl, m, now)) {
+			switch (arp_in(ul, tl, m, now)) {
+			case 1:
 				reply[nr++] = m;
 				continue;
+			case 0: /* a reply to our request: done with */
+				rte_pktmbuf_free(m);
+				continue;
+			default: /* not for us (learned from if a neighbour's) */
+				goto drop;
 			}
-			rte_pktmbuf_free(m);
-			continue;
 		}
 		if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
 		    rte_pktmbuf_data_len(m) <
@@ -789,8 +798,13 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 	/* Inner frames are finished (checksums, segments) before. */
 	atomic_init(&p->tx_ol, 0);
 	p->ol_off = true;
-	p->mtu = via->mtu - (VX_HDR_LEN - RTE_ETHER_HDR_LEN);
-	p->max_frame = p->mtu + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
+	/*
+	 * The outer headers take 50 bytes of the underlay's MTU: an inner
+	 * frame of at most via's MTU - 36 (its own Ethernet header and any
+	 * tag included) keeps the outer IPv4 packet within via's MTU.
+	 */
+	p->mtu = via->mtu - VX_HDR_LEN;
+	p->max_frame = via->mtu - (VX_HDR_LEN - RTE_ETHER_HDR_LEN);
 	atomic_store(&p->link_up, true);
 	return p;
 }

@@ -548,17 +548,17 @@ def test_telemetry(rig):
     its remotes, and the underlay, as the control socket has them."""
     for sw, via in (("s1", "net_tap0"), ("s2", "net_af_packet0")):
         tel = telemetry(rig.sws[sw].prefix, "/vswitch/vxlan")
-        tunnels = tel["tunnels"]
-        if isinstance(tunnels, dict):       # a list of dicts, by position
-            tunnels = [tunnels[k] for k in sorted(tunnels, key=int)]
-        assert [isinstance(t, dict) and t.get("name") for t in tunnels] == \
-            ["vx42"], tel
-        assert tunnels[0]["vni"] == VNI, tel
-        uls = tel["underlays"]
-        if isinstance(uls, dict):
-            uls = [uls[k] for k in sorted(uls, key=int)]
-        assert [isinstance(u, dict) and u.get("port") for u in uls] == \
-            [via], tel
+        # DPDK 22.11 telemetry nests two levels: a list of objects is one
+        # container per element ("tunnels/0"), deeper values flattened
+        # ("remotes/0/ip").
+        assert sorted(tel) == ["tunnels/0", "underlays/0"], tel
+        t = tel["tunnels/0"]
+        assert t["name"] == "vx42" and t["vni"] == VNI, tel
+        show = rig.ctl(sw, "vxlan/show")["tunnels"][0]
+        for i, r in enumerate(show["remotes"]):
+            assert t["remotes/%d/ip" % i] == r["ip"], tel
+            assert t["remotes/%d/state" % i] == r["state"], tel
+        assert tel["underlays/0"]["port"] == via, tel
 
 
 def test_via_port_is_underlay(rig):
