@@ -13,6 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef VS_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -169,6 +173,10 @@ main(int argc, char **argv)
 	}
 	printf("vhost-switch: ready\n");
 	fflush(stdout);
+#ifdef VS_HAVE_SYSTEMD
+	/* Type=notify (vhost-switch@.service); a no-op outside systemd. */
+	sd_notifyf(0, "READY=1\nMAINPID=%lu", (unsigned long)getpid());
+#endif
 
 	next_stats = now_s() + conf.stats_period;
 	stats_period = conf.stats_period;
@@ -191,6 +199,9 @@ main(int argc, char **argv)
 	 * knows no command will run again.
 	 */
 	vs_cmd_close();
+#ifdef VS_HAVE_SYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
 	printf("vhost-switch: %s, stopping\n", strsignal(quit_signal));
 	fflush(stdout);
 	printf("vhost-switch: stats begin\n");
