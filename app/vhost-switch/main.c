@@ -21,6 +21,7 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_errno.h>
+#include <rte_log.h>
 
 #include "vs_cmd.h"
 #include "vs_conf.h"
@@ -125,6 +126,13 @@ main(int argc, char **argv)
 	int ret;
 
 	rte_set_application_usage_hook(usage_hook);
+	/*
+	 * Under systemd (JOURNAL_STREAM: stdout and stderr are the journal's)
+	 * EAL's default log stream would put every line in the journal twice,
+	 * once from stdout and once from syslog(): one copy, on stderr.
+	 */
+	if (getenv("JOURNAL_STREAM") != NULL)
+		rte_openlog_stream(stderr);
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0) {
 		fprintf(stderr, "vhost-switch: EAL initialization failed: %s\n",
