@@ -185,7 +185,7 @@ def test_config_file_ports_and_override(env):
 def test_example_config_parses(env):
     """config/vhost-switch.ini as shipped is valid."""
     src = os.path.join(vstest.REPO, "config", "vhost-switch.ini")
-    text = open(src).read().replace("/tmp/vhost-switch", env.wd.path)
+    text = open(src).read().replace("/run/vhost-switch", env.wd.path)
     ini = env.file("example.ini")
     open(ini, "w").write(text)
     sw = env.switch(args=["--config", ini]).start()

@@ -13,10 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef VS_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_errno.h>
+#include <rte_log.h>
 
 #include "vs_cmd.h"
 #include "vs_conf.h"
@@ -130,6 +135,13 @@ main(int argc, char **argv)
 	int ret;
 
 	rte_set_application_usage_hook(usage_hook);
+	/*
+	 * Under systemd (JOURNAL_STREAM: stdout and stderr are the journal's)
+	 * EAL's default log stream would put every line in the journal twice,
+	 * once from stdout and once from syslog(): one copy, on stderr.
+	 */
+	if (getenv("JOURNAL_STREAM") != NULL)
+		rte_openlog_stream(stderr);
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0) {
 		fprintf(stderr, "vhost-switch: EAL initialization failed: %s\n",
@@ -179,6 +191,10 @@ main(int argc, char **argv)
 	}
 	printf("vhost-switch: ready\n");
 	fflush(stdout);
+#ifdef VS_HAVE_SYSTEMD
+	/* Type=notify (vhost-switch@.service); a no-op outside systemd. */
+	sd_notifyf(0, "READY=1\nMAINPID=%lu", (unsigned long)getpid());
+#endif
 
 	next_stats = now_s() + conf.stats_period;
 	stats_period = conf.stats_period;
@@ -201,6 +217,9 @@ main(int argc, char **argv)
 	 * knows no command will run again.
 	 */
 	vs_cmd_close();
+#ifdef VS_HAVE_SYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
 	printf("vhost-switch: %s, stopping\n", strsignal(quit_signal));
 	fflush(stdout);
 	printf("vhost-switch: stats begin\n");
