@@ -133,9 +133,9 @@ def test_prompt_methods_completion_quit(env):
     # the same methods, the same switch
     assert tty.run("help") == ctl(path, "help").stdout
     assert tty.run("fdb/add 02:00:00:00:00:01 b") == \
-        "mac  : 02:00:00:00:00:01\nport : b\ntype : static\n"
+        "mac  : 02:00:00:00:00:01\nvlan : 0\nport : b\ntype : static\n"
     fdb = ctl(path, "--json", "fdb/show")
-    assert '"mac":"02:00:00:00:00:01","port_id":2,"port":"b"' in fdb.stdout
+    assert '"mac":"02:00:00:00:00:01","vlan":0,"port_id":2,"port":"b"' in fdb.stdout
     assert tty.run("port/disable a") == "port  : a\nstate : disabled\n"
     assert "disabled" in ctl(path, "port/show", "a").stdout
     assert ctl(path, "port/enable", "a").returncode == 0
