@@ -532,6 +532,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	uint16_t flood[VS_MAX_PORTS];
 	int nb_flood = -1; /* computed on the first flooded frame */
 	int flood_vid = -1; /* the VLAN flood[] is for */
+	int share = -1; /* in's rx queues this lcore polls; storm control */
 	uint16_t i, j, k, in_id = in->id;
 
 	/* Pass 1: drop runts, learn sources, look destinations up. */
@@ -618,8 +619,10 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 				txbuf_add(lc, in, to, m);
 			continue;
 		}
+		if (unlikely(c->flood_pps) && share < 0)
+			share = pl_share(pl, in); /* once per burst */
 		if (unlikely(c->flood_pps) &&
-		    !vs_storm_ok(&lc->storm[in->id], in, c, pl_share(pl, in),
+		    !vs_storm_ok(&lc->storm[in->id], in, c, (uint16_t)share,
 				 now)) {
 			vs_port_drop(in, VS_DROP_STORM, &m, 1);
 			continue;

@@ -451,3 +451,29 @@ def migration_end(qmp, timeout=T_BOOT):
         raise TimeoutError("migration not over after %.0fs: %s" % (
             timeout, box.get("info")))
     return box["info"]
+
+
+def teardown(wd, keep, vms=(), sw=None, netns=None, procs=()):
+    """Stop what a QEMU lab started, in the order that frees it: helper
+    processes, the guests (last started first), the switch (it may own a
+    tap moved into the namespace), the namespace; the work directory is
+    kept, and said so, when @keep (a test failed)."""
+    for p in procs:
+        if p.alive():
+            p.kill()
+            p.p.wait()
+        p._logf.close()
+    for v in reversed(list(vms)):
+        if v is not None and v.proc is not None:
+            v.proc.kill()
+            v.proc.p.wait()
+            v.stop()
+    if sw is not None and sw.proc is not None and sw.proc.alive():
+        sw.stop()
+    if netns:
+        subprocess.run(["ip", "netns", "del", netns],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=60)
+    if keep:
+        print("logs kept in %s" % wd.path)
+    wd.cleanup(keep=keep)

@@ -73,20 +73,8 @@ class Lab:
         return v
 
     def cleanup(self, keep):
-        for v in reversed(self.vms):
-            if v.proc is not None:
-                v.proc.kill()
-                v.proc.p.wait()
-                v.stop()
-        if self.sw and self.sw.proc and self.sw.proc.alive():
-            self.sw.stop()
-        if self.ns:
-            subprocess.run(["ip", "netns", "del", self.ns],
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=T)
-        if keep:
-            print("logs kept in %s" % self.wd.path)
-        self.wd.cleanup(keep=keep)
+        qemu.teardown(self.wd, keep, vms=self.vms, sw=self.sw,
+                      netns=self.ns)
 
 
 @pytest.fixture(scope="module")

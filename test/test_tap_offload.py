@@ -254,25 +254,8 @@ class Lab:
         return {p: self.ctl("port/show", p) for p in ("vm", TAP_PORT)}
 
     def cleanup(self, keep):
-        for p in self.procs:
-            if p.alive():
-                p.kill()
-                p.p.wait()
-            p._logf.close()
-        if self.vm is not None and self.vm.proc is not None:
-            self.vm.proc.kill()
-            self.vm.proc.p.wait()
-            self.vm.stop()
-        # The switch before the namespace: it owns the tap in there.
-        if self.sw and self.sw.proc and self.sw.proc.alive():
-            self.sw.stop()
-        if self.ns:
-            subprocess.run(["ip", "netns", "del", self.ns],
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=T)
-        if keep:
-            print("logs kept in %s" % self.wd.path)
-        self.wd.cleanup(keep=keep)
+        qemu.teardown(self.wd, keep, vms=[self.vm], sw=self.sw,
+                      netns=self.ns, procs=self.procs)
 
 
 @pytest.fixture(scope="module")

@@ -108,16 +108,7 @@ class Lab:
         return {p: self.ctl("port/show", p) for p in ("vm1", "vm2")}
 
     def cleanup(self, keep):
-        for v in reversed(self.vms):
-            if v.proc is not None:
-                v.proc.kill()
-                v.proc.p.wait()
-                v.stop()
-        if self.sw and self.sw.proc and self.sw.proc.alive():
-            self.sw.stop()
-        if keep:
-            print("logs kept in %s" % self.wd.path)
-        self.wd.cleanup(keep=keep)
+        qemu.teardown(self.wd, keep, vms=self.vms, sw=self.sw)
 
 
 @pytest.fixture(scope="module")

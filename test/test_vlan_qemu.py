@@ -129,19 +129,8 @@ class Lab:
         return sh("ip", "netns", "exec", self.ns, *argv, **kw)
 
     def cleanup(self, keep):
-        if self.vm is not None and self.vm.proc is not None:
-            self.vm.proc.kill()
-            self.vm.proc.p.wait()
-            self.vm.stop()
-        if self.sw and self.sw.proc and self.sw.proc.alive():
-            self.sw.stop()
-        if self.ns:
-            subprocess.run(["ip", "netns", "del", self.ns],
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=T)
-        if keep:
-            print("logs kept in %s" % self.wd.path)
-        self.wd.cleanup(keep=keep)
+        qemu.teardown(self.wd, keep, vms=[self.vm], sw=self.sw,
+                      netns=self.ns)
 
 
 @pytest.fixture(scope="module")
