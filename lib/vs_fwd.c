@@ -698,28 +698,30 @@ vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
 	struct vs_port_lstats *st;
 	struct vs_capture *cap;
 	struct vs_port *p;
-	uint16_t n, k;
+	uint16_t n, k, total = 0;
+	unsigned int polls = 0;
 
 	p = vs_port_get(rq->port_id);
 	if (p == NULL || p->serial != rq->serial ||
 	    !atomic_load_explicit(&p->enabled, memory_order_relaxed))
 		return 0;
+again :
 #ifdef VS_CHECKS
-	{
-		/* Debug builds: prove one poller per rx queue. */
-		int16_t none = -1;
+{
+	/* Debug builds: prove one poller per rx queue. */
+	int16_t none = -1;
 
-		if (!atomic_compare_exchange_strong(&p->rxq_owner[rq->queue],
-						    &none, (int16_t)lc->idx)) {
-			lc->owner_conflicts++;
-			FWD_LOG(ERR,
-				"lcore %u: %s rx queue %u is polled by forwarding index %d too\n",
-				lc->lcore_id, p->name, rq->queue, none);
-			return 0;
-		}
-		n = p->ops->rx(p, rq->queue, pkts, fwd.burst);
-		atomic_store(&p->rxq_owner[rq->queue], -1);
+	if (!atomic_compare_exchange_strong(&p->rxq_owner[rq->queue], &none,
+					    (int16_t)lc->idx)) {
+		lc->owner_conflicts++;
+		FWD_LOG(ERR,
+			"lcore %u: %s rx queue %u is polled by forwarding index %d too\n",
+			lc->lcore_id, p->name, rq->queue, none);
+		return 0;
 	}
+	n = p->ops->rx(p, rq->queue, pkts, fwd.burst);
+	atomic_store(&p->rxq_owner[rq->queue], -1);
+}
 #else
 	n = p->ops->rx(p, rq->queue, pkts, fwd.burst);
 #endif
@@ -729,7 +731,8 @@ vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
 	    rq->queue == 0)
 		vs_vxlan_drain(p, lc->idx);
 	if (n == 0)
-		return 0;
+		return total;
+	total += n;
 	st = &p->stats[lc->lcore_id];
 	st->rx_pkts += n;
 	p->rxq_pkts[rq->queue] += n;
@@ -746,10 +749,18 @@ vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
 		struct tun_ctx ctx = { lc, pl, now };
 
 		vs_vxlan_rx(p, lc->idx, pkts, n, now, tun_deliver, &ctx);
-		return n;
+		/*
+		 * An underlay queue carries every tunnel's and every remote's
+		 * traffic: a full burst is followed by more, up to
+		 * VS_UL_POLLS bursts a pass, so that it keeps up with the
+		 * ports whose frames go out over it.
+		 */
+		if (n == fwd.burst && ++polls < VS_UL_POLLS)
+			goto again;
+		return total;
 	}
 	fwd_burst(lc, p, pl, pkts, n, now);
-	return n;
+	return total;
 }
 
 /*

@@ -41,6 +41,8 @@ extern int vs_logtype_fwd;
  */
 #define VS_TXBUF 64
 #define VS_MAX_BURST 512
+/* Bursts an underlay's rx queue may give in one pass (vs_fwd_rxq_poll). */
+#define VS_UL_POLLS 4
 /* Rx queues one lcore can sleep on; with more it sleeps on a timer. */
 #define VS_MAX_ARMED 256
 /* Ethdev interrupt wake-ups in a row with no frame before they are muted. */

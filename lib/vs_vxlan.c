@@ -54,10 +54,19 @@ RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 #define VX_CTL_RING 256
 #define VX_MAX_BURST 512 /* the largest --burst (vs_fwd_priv.h) */
 
+/* The outer headers but the destination MAC: source MAC, EtherType. */
+#define VX_TMPL_LEN (VX_HDR_LEN - RTE_ETHER_ADDR_LEN)
+
 struct vs_vx_neigh {
 	uint32_t ip; /* network order */
 	/* Outer IPv4 header sum without its total length (ip_sum_init()). */
 	uint32_t ip_sum;
+	/*
+	 * The outer headers to this remote from the source MAC on, lengths
+	 * and checksum 0: written by vs_vxlan_attach() before any frame can
+	 * reach the remote (its MAC is not valid before that).
+	 */
+	uint8_t tmpl[VX_TMPL_LEN];
 	_Atomic uint64_t mac; /* MAC bytes in the low 48 bits | NEIGH_VALID */
 	_Atomic uint64_t seen; /* TSC of its last ARP */
 	uint64_t next_req; /* control thread */
@@ -176,76 +185,61 @@ inner_hash(const struct rte_mbuf *m)
 static struct rte_mbuf *
 encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
 {
-	struct vs_port_lstats *st = &vx->port->stats[vs_lcore_slot()];
 	uint64_t mac = atomic_load_explicit(&next_hop(vx, r)->mac,
 					    memory_order_acquire);
-	uint32_t len = rte_pktmbuf_pkt_len(m), h;
+	uint32_t len = rte_pktmbuf_pkt_len(m), h, sum;
+	uint16_t tot = (uint16_t)(len + VX_HDR_LEN - RTE_ETHER_HDR_LEN);
+	enum vs_drop why = VS_DROP_NO_MBUF;
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *ip;
 	struct rte_udp_hdr *udp;
-	struct rte_vxlan_hdr *vh;
 
 	if (unlikely(!(mac & NEIGH_VALID))) {
 		atomic_fetch_add_explicit(&r->unresolved, 1,
 					  memory_order_relaxed);
-		st->drops[VS_DROP_UNRESOLVED]++;
-		if (!keep)
-			rte_pktmbuf_free(m);
-		return NULL;
+		why = VS_DROP_UNRESOLVED;
+		goto drop;
 	}
 	h = inner_hash(m);
-	if (keep || rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m) ||
-	    rte_pktmbuf_headroom(m) < VX_HDR_LEN) {
+	if (unlikely(keep || rte_mbuf_refcnt_read(m) > 1 ||
+		     !RTE_MBUF_DIRECT(m) ||
+		     rte_pktmbuf_headroom(m) < VX_HDR_LEN)) {
 		struct rte_mbuf *c = rte_pktmbuf_copy(
 			m, vs_mbuf_pool(vx->via->socket_id), 0, UINT32_MAX);
 
 		if (!keep)
 			rte_pktmbuf_free(m);
-		if (c == NULL) {
-			st->drops[VS_DROP_NO_MBUF]++;
-			return NULL;
-		}
+		keep = true;
+		if (c == NULL)
+			goto drop;
 		m = c;
 	}
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, VX_HDR_LEN);
 	if (unlikely(eth == NULL)) {
-		rte_pktmbuf_free(m);
-		st->drops[VS_DROP_NO_MBUF]++;
-		return NULL;
+		keep = false;
+		goto drop;
 	}
 	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+	/* The template, then the fields that change per frame. */
+	rte_memcpy(&eth->src_addr, r->tmpl, VX_TMPL_LEN);
 	u64_mac(mac, &eth->dst_addr);
-	rte_ether_addr_copy(&atomic_load(&vx->via->ul)->mac, &eth->src_addr);
-	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->type_of_service = 0;
-	ip->total_length =
-		rte_cpu_to_be_16(len + VX_HDR_LEN - RTE_ETHER_HDR_LEN);
-	ip->packet_id = 0; /* DF set: RFC 6864 */
-	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = vx->ttl;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = vx->local;
-	ip->dst_addr = r->ip;
-	{
-		/* The constant words are summed once (ip_sum_init()). */
-		uint32_t sum = r->ip_sum + ip->total_length;
-
-		sum = (sum & 0xffff) + (sum >> 16);
-		sum = (sum & 0xffff) + (sum >> 16);
-		ip->hdr_checksum = sum == 0xffff ? 0xffff : (uint16_t)~sum;
-	}
+	ip->total_length = rte_cpu_to_be_16(tot);
+	/* The constant words are summed once (ip_sum_init()). */
+	sum = r->ip_sum + ip->total_length;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->hdr_checksum = sum == 0xffff ? 0xffff : (uint16_t)~sum;
 	udp = (struct rte_udp_hdr *)(ip + 1);
 	/* Source port from the inner flow, in the dynamic range. */
 	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
-	udp->dst_port = rte_cpu_to_be_16(vx->dstport);
-	udp->dgram_len = rte_cpu_to_be_16(len + sizeof(*udp) + sizeof(*vh));
-	udp->dgram_cksum = 0; /* RFC 7348: may be zero over IPv4 */
-	vh = (struct rte_vxlan_hdr *)(udp + 1);
-	vh->vx_flags = VX_FLAG_I;
-	vh->vx_vni = rte_cpu_to_be_32(vx->vni << 8);
+	udp->dgram_len = rte_cpu_to_be_16(tot - sizeof(*ip));
 	return m;
+drop:
+	vx->port->stats[vs_lcore_slot()].drops[why]++;
+	if (!keep)
+		rte_pktmbuf_free(m);
+	return NULL;
 }
 
 /*
@@ -483,37 +477,29 @@ icmp_in(struct vs_underlay *ul, struct rte_mbuf *m, uint32_t ihl)
 }
 
 /*
- * A VXLAN frame for tunnel @p *out: decapsulated in place, its remote
- * noted in hash.usr. Else a UL_* counter to drop it under.
+ * The tunnel and remote the last VXLAN frame of a burst matched, by its
+ * outer addresses, UDP port and VNI as they are on the wire: a burst
+ * usually comes from one remote VTEP, and one compare replaces the
+ * searches of the tunnel list.
  */
-static int
-decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
-      struct vs_vxlan **out)
-{
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)((char *)ip + ihl);
-	struct rte_vxlan_hdr *vh = (struct rte_vxlan_hdr *)(udp + 1);
-	uint32_t hlen = RTE_ETHER_HDR_LEN + ihl + sizeof(*udp) + sizeof(*vh);
-	uint32_t tot = rte_be_to_cpu_16(ip->total_length), vni;
-	uint16_t dport = rte_be_to_cpu_16(udp->dst_port), i, r;
-	struct vs_vxlan *vx = NULL;
-	bool port_known = false;
+struct vx_hit {
+	struct vs_vxlan *vx; /* NULL: nothing matched yet */
+	uint32_t dst, src;
+	rte_be32_t vni;
+	rte_be16_t dport;
+	uint16_t r;
+};
 
-	for (i = 0; i < tl->n; i++)
-		if (tl->t[i]->local == ip->dst_addr &&
-		    tl->t[i]->dstport == dport)
-			port_known = true;
-	if (!port_known)
-		return UL_not_vtep;
-	if (rte_pktmbuf_data_len(m) < hlen ||
-	    tot + RTE_ETHER_HDR_LEN > rte_pktmbuf_pkt_len(m) ||
-	    tot < hlen - RTE_ETHER_HDR_LEN ||
-	    rte_be_to_cpu_16(udp->dgram_len) != tot - ihl)
-		return UL_bad_header;
-	if (!(vh->vx_flags & VX_FLAG_I))
-		return UL_bad_header;
-	vni = rte_be_to_cpu_32(vh->vx_vni) >> 8;
+/* Which tunnel and remote a frame is for, or a UL_* counter. */
+static int
+vx_lookup(const struct vs_tunlist *tl, const struct rte_ipv4_hdr *ip,
+	  const struct rte_udp_hdr *udp, const struct rte_vxlan_hdr *vh,
+	  struct vx_hit *hit)
+{
+	uint16_t dport = rte_be_to_cpu_16(udp->dst_port), i, r;
+	uint32_t vni = rte_be_to_cpu_32(vh->vx_vni) >> 8;
+	struct vs_vxlan *vx = NULL;
+
 	for (i = 0; i < tl->n && vx == NULL; i++)
 		if (tl->t[i]->local == ip->dst_addr &&
 		    tl->t[i]->dstport == dport && tl->t[i]->vni == vni)
@@ -525,15 +511,70 @@ decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
 			break;
 	if (r == vx->nb_remote)
 		return UL_unknown_remote;
+	*hit = (struct vx_hit){ .vx = vx,
+				.dst = ip->dst_addr,
+				.src = ip->src_addr,
+				.vni = vh->vx_vni,
+				.dport = udp->dst_port,
+				.r = r };
+	return -1;
+}
+
+/*
+ * A VXLAN frame: decapsulated in place for tunnel @p hit->vx, its remote
+ * noted in hash.usr. Else a UL_* counter to drop it under.
+ */
+static int
+decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
+      struct vx_hit *hit)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)((char *)ip + ihl);
+	struct rte_vxlan_hdr *vh = (struct rte_vxlan_hdr *)(udp + 1);
+	uint32_t hlen = RTE_ETHER_HDR_LEN + ihl + sizeof(*udp) + sizeof(*vh);
+	uint32_t tot = rte_be_to_cpu_16(ip->total_length);
+	bool cached = hit->vx != NULL && rte_pktmbuf_data_len(m) >= hlen &&
+		hit->dst == ip->dst_addr && hit->src == ip->src_addr &&
+		hit->dport == udp->dst_port && hit->vni == vh->vx_vni;
+	uint16_t dport, i;
+	int why;
+
+	if (!cached) {
+		/* Not this VTEP's address and port: not VXLAN for us. */
+		dport = rte_be_to_cpu_16(udp->dst_port);
+		for (i = 0; i < tl->n; i++)
+			if (tl->t[i]->local == ip->dst_addr &&
+			    tl->t[i]->dstport == dport)
+				break;
+		if (i == tl->n)
+			return UL_not_vtep;
+	}
+	if (rte_pktmbuf_data_len(m) < hlen ||
+	    tot + RTE_ETHER_HDR_LEN > rte_pktmbuf_pkt_len(m) ||
+	    tot < hlen - RTE_ETHER_HDR_LEN ||
+	    rte_be_to_cpu_16(udp->dgram_len) != tot - ihl)
+		return UL_bad_header;
+	if (!(vh->vx_flags & VX_FLAG_I))
+		return UL_bad_header;
+	if (!cached) {
+		why = vx_lookup(tl, ip, udp, vh, hit);
+		if (why >= 0)
+			return why;
+	}
 	if (tot + RTE_ETHER_HDR_LEN - hlen < RTE_ETHER_HDR_LEN)
 		return UL_runt; /* the inner frame has no Ethernet header */
-	/* Ethernet padding of a short outer frame is not the inner's. */
-	rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN - tot);
+	/*
+	 * Ethernet padding of a short outer frame is not the inner's. (Only
+	 * then: finding the last segment reads the mbuf's second cache line.)
+	 */
+	if (unlikely(rte_pktmbuf_pkt_len(m) != RTE_ETHER_HDR_LEN + tot))
+		rte_pktmbuf_trim(
+			m, rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN - tot);
 	rte_pktmbuf_adj(m, hlen);
 	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
 	m->packet_type = 0;
-	m->hash.usr = r + 1;
-	*out = vx;
+	m->hash.usr = hit->r + 1;
 	return -1;
 }
 
@@ -557,6 +598,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	struct rte_mbuf *reply[VX_MAX_BURST], *batch[VX_MAX_BURST];
 	uint64_t cnt[UL_MAX] = { 0 };
 	struct vs_vxlan *cur = NULL;
+	struct vx_hit hit = { .vx = NULL };
 	struct vs_vx_neigh *rnb = NULL, *nbr;
 	uint64_t rn = 0, rbytes = 0;
 	uint16_t i, nr = 0, nb = 0;
@@ -565,10 +607,12 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		struct rte_mbuf *m = pkts[i];
 		struct rte_ether_hdr *eth;
 		struct rte_ipv4_hdr *ip;
-		struct vs_vxlan *vx = NULL;
+		struct vs_vxlan *vx;
 		uint32_t ihl;
 		int why = UL_not_vtep;
 
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		cnt[UL_rx_pkts]++;
 		if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN)
 			goto drop;
@@ -592,7 +636,8 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		ip = (struct rte_ipv4_hdr *)(eth + 1);
 		ihl = (ip->version_ihl & 0xf) * 4;
 		if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) ||
-		    !is_local(tl, ip->dst_addr))
+		    ((hit.vx == NULL || hit.dst != ip->dst_addr) &&
+		     !is_local(tl, ip->dst_addr)))
 			goto drop;
 		if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + ihl) {
 			why = UL_bad_header;
@@ -616,9 +661,10 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			why = UL_bad_header;
 			goto drop;
 		}
-		why = decap(tl, m, ihl, &vx);
+		why = decap(tl, m, ihl, &hit);
 		if (why >= 0)
 			goto drop;
+		vx = hit.vx;
 		cnt[UL_decap_pkts]++;
 		/* Per-remote counters: one atomic add per run of a remote. */
 		nbr = &vx->remote[m->hash.usr - 1];
@@ -749,6 +795,41 @@ ip_sum_init(const struct vs_vxlan *vx, uint32_t remote)
 	return rte_raw_cksum(&ip, sizeof(ip));
 }
 
+/* The outer headers' template of every remote (struct vs_vx_neigh). */
+static void
+tmpl_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
+{
+	struct {
+		struct rte_ether_addr src;
+		rte_be16_t type;
+		struct rte_ipv4_hdr ip;
+		struct rte_udp_hdr udp;
+		struct rte_vxlan_hdr vh;
+	} __rte_packed __rte_aligned(2) t = {
+		.type = RTE_BE16(RTE_ETHER_TYPE_IPV4),
+		.ip = {
+			.version_ihl = RTE_IPV4_VHL_DEF,
+			.packet_id = 0, /* DF set: RFC 6864 */
+			.fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG),
+			.time_to_live = vx->ttl,
+			.next_proto_id = IPPROTO_UDP,
+			.src_addr = vx->local,
+		},
+		/* Checksum 0: RFC 7348 allows it over IPv4. */
+		.udp = { .dst_port = rte_cpu_to_be_16(vx->dstport) },
+		.vh = { .vx_flags = VX_FLAG_I,
+			.vx_vni = rte_cpu_to_be_32(vx->vni << 8) },
+	};
+	uint16_t i;
+
+	RTE_BUILD_BUG_ON(sizeof(t) != VX_TMPL_LEN);
+	t.src = *smac;
+	for (i = 0; i < vx->nb_remote; i++) {
+		t.ip.dst_addr = vx->remote[i].ip;
+		memcpy(vx->remote[i].tmpl, &t, sizeof(t));
+	}
+}
+
 struct vs_port *
 vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 {
@@ -865,6 +946,7 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 			       ul->mac.addr_bytes[5]);
 		}
 		atomic_init(&ul->tl, tl);
+		tmpl_build(vx, &ul->mac);
 		vx->attached = true;
 		/* From now on the lcores hand its frames to the VTEP. */
 		atomic_store_explicit(&via->ul, ul, memory_order_release);
@@ -872,6 +954,7 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 		vs_fdb_flush(via->id);
 		return 0;
 	}
+	tmpl_build(vx, &ul->mac);
 	vx->attached = true;
 	tunlist_publish(ul, tl);
 	return 0;
