@@ -429,13 +429,24 @@ vs_fwd_txbuf_flush(struct vs_lcore *lc)
 }
 
 static inline void
-txbuf_put(struct vs_lcore *lc, uint16_t pid, struct rte_mbuf *m)
+txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 {
-	struct vs_txbuf *b = &lc->tx[pid];
+	struct vs_txbuf *b = &lc->tx[p->id];
 
+	if (b->n == 0) {
+		/* A buffer flushed when full stays listed; don't list it twice. */
+		uint16_t i;
+
+		b->port = p;
+		for (i = 0; i < lc->nb_dirty; i++)
+			if (lc->dirty[i] == p->id)
+				break;
+		if (i == lc->nb_dirty)
+			lc->dirty[lc->nb_dirty++] = p->id;
+	}
 	b->pkts[b->n++] = m;
 	if (unlikely(b->n == VS_TXBUF))
-		txbuf_flush_one(lc, pid);
+		txbuf_flush_one(lc, p->id);
 }
 
 /* Frames needing an offload @p p lacks, or larger than its MTU. */
@@ -447,42 +458,47 @@ txbuf_finish(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 
 	n = vs_offload_finish(p, m, out, RTE_DIM(out));
 	for (i = 0; i < n; i++)
-		txbuf_put(lc, p->id, out[i]);
+		txbuf_put(lc, p, out[i]);
+}
+
+/*
+ * A destination of pass 2: the port and its VLAN view, looked up once
+ * for a run of frames to it. @p port NULL: deleted meanwhile.
+ */
+struct fwd_dest {
+	uint32_t id; /* VS_PORT_INVALID: none yet */
+	struct vs_port *port;
+	const struct vs_l2 *l2;
+};
+
+static inline void
+dest_set(struct fwd_dest *d, uint16_t pid)
+{
+	d->id = pid;
+	d->port = vs_port_get(pid);
+	if (d->port != NULL)
+		d->l2 = atomic_load_explicit(&d->port->l2,
+					     memory_order_acquire);
 }
 
 static inline void
-txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
+txbuf_add(struct vs_lcore *lc, struct vs_port *in, const struct fwd_dest *to,
 	  struct rte_mbuf *m)
 {
-	struct vs_txbuf *b = &lc->tx[pid];
-	struct vs_port *p = b->port;
-	const struct vs_l2 *d;
+	struct vs_port *p = to->port;
 	uint16_t vid;
 
-	if (b->n == 0) {
-		/* A buffer flushed when full stays listed; don't list it twice. */
-		uint16_t i;
-
-		p = vs_port_get(pid);
-		if (unlikely(p == NULL)) { /* just deleted */
-			vs_port_drop(in, VS_DROP_PORT_DOWN, &m, 1);
-			return;
-		}
-		b->port = p;
-		for (i = 0; i < lc->nb_dirty; i++)
-			if (lc->dirty[i] == pid)
-				break;
-		if (i == lc->nb_dirty)
-			lc->dirty[lc->nb_dirty++] = pid;
+	if (unlikely(p == NULL)) { /* just deleted */
+		vs_port_drop(in, VS_DROP_PORT_DOWN, &m, 1);
+		return;
 	}
 	/*
 	 * VLANs: nothing to do for a frame of the one VLAN the port takes
 	 * untagged without a check (its access VLAN; VLAN 0 without keys).
 	 */
-	d = atomic_load_explicit(&p->l2, memory_order_acquire);
 	vid = m->vlan_tci & RTE_VLAN_ID_MASK;
-	if (unlikely(vid != d->out_vid)) {
-		m = vs_vlan_out(in, d, m, vid, p->socket_id);
+	if (unlikely(vid != to->l2->out_vid)) {
+		m = vs_vlan_out(in, to->l2, m, vid, p->socket_id);
 		if (m == NULL)
 			return;
 	}
@@ -492,7 +508,7 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, uint16_t pid,
 		txbuf_finish(lc, p, m);
 		return;
 	}
-	txbuf_put(lc, pid, m);
+	txbuf_put(lc, p, m);
 }
 
 /* Every segment carries its own reference count. */
@@ -529,7 +545,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	uint16_t map[VS_MAX_BURST];
 	uint16_t nu = 0;
 	bool tun_in = in->kind == VS_PORT_VXLAN;
-	uint16_t flood[VS_MAX_PORTS];
+	struct fwd_dest flood[VS_MAX_PORTS], last = { .id = VS_PORT_INVALID };
 	int nb_flood = -1; /* computed on the first flooded frame */
 	int flood_vid = -1; /* the VLAN flood[] is for */
 	int share = -1; /* in's rx queues this lcore polls; storm control */
@@ -613,10 +629,13 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		if (likely(to != VS_PORT_INVALID)) {
 			/* The remote VTEP behind a tunnel port, or 0. */
 			m->hash.usr = out[map[i]] >> 16;
-			if (unlikely(to == in_id))
+			if (unlikely(to == in_id)) {
 				vs_port_drop(in, VS_DROP_SAME_PORT, &m, 1);
-			else
-				txbuf_add(lc, in, to, m);
+				continue;
+			}
+			if (to != last.id)
+				dest_set(&last, to);
+			txbuf_add(lc, in, &last, m);
 			continue;
 		}
 		if (unlikely(c->flood_pps) && share < 0)
@@ -646,7 +665,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 							 &p->l2,
 							 memory_order_acquire),
 						 vid))
-					flood[nb_flood++] = k;
+					dest_set(&flood[nb_flood++], k);
 			}
 		}
 		if (nb_flood == 0) {
@@ -657,7 +676,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		if (nb_flood > 1)
 			mbuf_ref_add(m, nb_flood - 1);
 		for (k = 0; k < nb_flood; k++)
-			txbuf_add(lc, in, flood[k], m);
+			txbuf_add(lc, in, &flood[k], m);
 	}
 }
 
