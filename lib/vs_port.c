@@ -455,19 +455,20 @@ vs_port_stats_clear(struct vs_port *port)
 
 /* One send attempt on queue @p q, under its lock when it is shared. */
 static inline uint16_t
-port_tx_once(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+port_tx_once(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
+	     struct vs_tx_lost *lost)
 {
 	uint16_t sent;
 
 	if (!p->tx_shared)
-		return p->ops->tx(p, q, pkts, n);
+		return p->ops->tx(p, q, pkts, n, lost);
 	/* As OVS's vhost tx_q[].tx_lock: count contention, then wait. */
 	if (unlikely(!rte_spinlock_trylock(&p->tx_lock[q]))) {
 		atomic_fetch_add_explicit(&p->tx_lock_contended, 1,
 					  memory_order_relaxed);
 		rte_spinlock_lock(&p->tx_lock[q]);
 	}
-	sent = p->ops->tx(p, q, pkts, n);
+	sent = p->ops->tx(p, q, pkts, n, lost);
 	rte_spinlock_unlock(&p->tx_lock[q]);
 	return sent;
 }
@@ -478,6 +479,7 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 {
 	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
 	uint64_t bytes = 0, dropped_bytes = 0;
+	struct vs_tx_lost lost = { 0, 0 };
 	uint16_t nq, q, done, unfit = 0, k, i;
 	uint32_t left = retries;
 	struct vs_capture *cap;
@@ -498,12 +500,13 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 	if (unlikely(cap != NULL))
 		vs_capture_burst(cap, pkts, n, VS_CAPTURE_TX);
 	q = p->ops->txq_of ? p->ops->txq_of(p, lc, nq) : lc % nq;
-	done = port_tx_once(p, q, pkts, n);
+	done = port_tx_once(p, q, pkts, n, &lost);
 	while (done < n) {
 		if (left > 0) {
 			left--;
 			rte_pause();
-			done += port_tx_once(p, q, pkts + done, n - done);
+			done += port_tx_once(p, q, pkts + done, n - done,
+					     &lost);
 			continue;
 		}
 		/*
@@ -516,7 +519,7 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 		 */
 		if (!p->tx_fixed_bufs || n - done < 2)
 			break;
-		k = port_tx_once(p, q, pkts + done + 1, n - done - 1);
+		k = port_tx_once(p, q, pkts + done + 1, n - done - 1, &lost);
 		if (k == 0)
 			break;
 		dropped_bytes += rte_pktmbuf_pkt_len(pkts[done]);
@@ -526,8 +529,8 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 	}
 	for (i = done; i < n; i++)
 		dropped_bytes += rte_pktmbuf_pkt_len(pkts[i]);
-	st->tx_pkts += done - unfit;
-	st->tx_bytes += bytes - dropped_bytes;
+	st->tx_pkts += done - unfit - lost.pkts;
+	st->tx_bytes += bytes - dropped_bytes - lost.bytes;
 	st->drops[VS_DROP_TOO_BIG] += unfit;
 	if (done < n)
 		st->drops[p->ops->carrier == NULL || p->ops->carrier(p)

@@ -30,7 +30,8 @@ eth_rx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 }
 
 static uint16_t
-eth_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+eth_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
+       struct vs_tx_lost *lost)
 {
 	uint16_t ok, sent;
 
@@ -40,12 +41,13 @@ eth_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 	 * Frames handed over with their offload requests: the driver's
 	 * tx_prepare fixes what its hardware expects (the pseudo-header sum
 	 * in the L4 checksum field for Intel NICs) and refuses what it cannot
-	 * do. A refused frame is dropped as offload_error (and also counted
-	 * sent by the caller, which sees it consumed).
+	 * do. A refused frame is dropped as offload_error: consumed, lost.
 	 */
 	ok = rte_eth_tx_prepare(p->eth.port_id, q, pkts, n);
 	sent = rte_eth_tx_burst(p->eth.port_id, q, pkts, ok);
 	if (unlikely(sent == ok && ok < n)) {
+		lost->pkts++;
+		lost->bytes += rte_pktmbuf_pkt_len(pkts[ok]);
 		vs_port_drop(p, VS_DROP_OFFLOAD_ERROR, &pkts[ok], 1);
 		sent++;
 	}

@@ -40,6 +40,12 @@ struct vs_port_lstats {
 	uint64_t mac_limit;
 } __rte_cache_aligned;
 
+/* Frames a tx op took but dropped itself (counted under a reason). */
+struct vs_tx_lost {
+	uint32_t pkts;
+	uint64_t bytes;
+};
+
 struct vs_port_ops {
 	const char *kind;
 	/* Raw rx burst from queue @q; 0 when there is no link. */
@@ -49,10 +55,11 @@ struct vs_port_ops {
 	 * Raw tx burst to queue @q; returns how many were accepted. When
 	 * tx_copies is set the port copied them (vhost enqueue) and the
 	 * caller still owns every mbuf; otherwise accepted mbufs belong to
-	 * the port.
+	 * the port. Accepted frames the op dropped itself (freed, counted in
+	 * drops[] under their reason) are added to @lost: they are not sent.
 	 */
 	uint16_t (*tx)(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts,
-		       uint16_t n);
+		       uint16_t n, struct vs_tx_lost *lost);
 	bool tx_copies;
 	/*
 	 * The device tx queue the lcore with forwarding index @lc uses now,

@@ -168,7 +168,8 @@ vhost_txq_of(const struct vs_port *p, unsigned int lc, uint16_t nq)
 }
 
 static uint16_t
-vhost_tx(struct vs_port *p, uint16_t qp, struct rte_mbuf **pkts, uint16_t n)
+vhost_tx(struct vs_port *p, uint16_t qp, struct rte_mbuf **pkts, uint16_t n,
+	 struct vs_tx_lost *lost __rte_unused)
 {
 	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
 	uint16_t sent;

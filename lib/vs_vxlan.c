@@ -249,9 +249,9 @@ drop:
  * every mbuf: the ones it cannot send are counted on the underlay.
  */
 static uint16_t
-vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
+      struct vs_tx_lost *lost)
 {
-	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
 	struct vs_vxlan *vx = p->vx;
 	struct rte_mbuf *out[64];
 	/* Per-remote counters, added once per call: no atomic per frame. */
@@ -287,13 +287,10 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 				}
 			}
 		}
-		/*
-		 * vs_port_tx() counts every frame this returns as sent: one
-		 * that reached no remote (counted unresolved) is taken back.
-		 */
+		/* Reached no remote (counted unresolved): not sent. */
 		if (k == k0) {
-			st->tx_pkts--;
-			st->tx_bytes -= len;
+			lost->pkts++;
+			lost->bytes += len;
 		}
 	}
 	if (k > 0)
