@@ -63,9 +63,9 @@ static struct MHD_Daemon *mhd;
 struct port_snap {
 	char name[VS_NAME_LEN];
 	char kind[32];
-	bool up;
-	bool enabled;
-	uint32_t macs;
+	uint64_t up; /* 0 or 1 */
+	uint64_t enabled; /* 0 or 1 */
+	uint64_t macs;
 	uint64_t tx_lock_contended;
 	uint64_t refused;
 	struct vs_port_stats st;
@@ -151,17 +151,70 @@ port_labels(FILE *f, const char *metric, const struct port_snap *ps)
 	put_label(f, "kind", ps->kind);
 }
 
-/* Counters of struct vs_port_stats, one family each. */
-static const struct {
+/*
+ * A figure of a snapshot element (a port, an lcore): one family, one
+ * sample per element, the value @size bytes at @off in the element.
+ */
+struct figure {
 	const char *name;
+	const char *type;
 	size_t off;
+	size_t size;
 	const char *help;
-} port_counters[] = {
-#define PC(n, f, h) \
+};
+
+#define FIG(prefix, n, t, s, f, h) \
 	{ \
-		"vhost_switch_port_" n "_total", \
-			offsetof(struct vs_port_stats, f), h \
+		prefix n, t, offsetof(s, f), sizeof(((s *)0)->f), h \
 	}
+
+static uint64_t
+figure_value(const void *elem, const struct figure *fg)
+{
+	const char *v = (const char *)elem + fg->off;
+
+	switch (fg->size) {
+	case sizeof(uint8_t):
+		return *(const uint8_t *)v;
+	case sizeof(uint32_t):
+		return *(const uint32_t *)v;
+	default:
+		return *(const uint64_t *)v;
+	}
+}
+
+typedef void (*labels_t)(FILE *f, const char *metric, const void *elem);
+
+/* Every figure of @figs for each of the @n elements of @elems. */
+static void
+render_figures(FILE *f, const struct figure *figs, size_t nb_figs,
+	       const void *elems, size_t stride, unsigned int n,
+	       labels_t labels)
+{
+	unsigned int c, i;
+
+	for (c = 0; c < nb_figs; c++) {
+		family(f, figs[c].name, figs[c].type, figs[c].help);
+		for (i = 0; i < n; i++) {
+			const void *e = (const char *)elems + i * stride;
+
+			labels(f, figs[c].name, e);
+			fprintf(f, "} %" PRIu64 "\n",
+				figure_value(e, &figs[c]));
+		}
+	}
+}
+
+/* struct port_snap's figures, one family each. */
+static const struct figure port_figures[] = {
+#define PG(n, f, h) \
+	FIG("vhost_switch_port_", n, "gauge", struct port_snap, f, h)
+#define PC(n, f, h) \
+	FIG("vhost_switch_port_", n "_total", "counter", struct port_snap, \
+	    st.f, h)
+	PG("up", up, "1 if a guest is attached or the link is up."),
+	PG("enabled", enabled,
+	   "1 unless the port was disabled (port/disable)."),
 	PC("rx_packets", rx_pkts,
 	   "Frames the switch received from the port (guest TX)."),
 	PC("rx_bytes", rx_bytes, "Bytes the switch received from the port."),
@@ -178,37 +231,30 @@ static const struct {
 	   "Segments the switch made of TSO frames for the port."),
 	PC("mac_limit", mac_limit,
 	   "Frames whose source MAC was not learned: max-macs reached."),
+	FIG("vhost_switch_port_", "tx_lock_contended_total", "counter",
+	    struct port_snap, tx_lock_contended,
+	    "Sends that found the port's shared tx queue lock taken."),
+	FIG("vhost_switch_port_", "vhost_refused_total", "counter",
+	    struct port_snap, refused,
+	    "vhost-user messages the guard refused (0 for other ports)."),
+	PG("fdb_entries", macs, "MAC table entries on the port."),
 #undef PC
+#undef PG
 };
+
+static void
+port_labels_of(FILE *f, const char *metric, const void *ps)
+{
+	port_labels(f, metric, ps);
+}
 
 static void
 render_ports(FILE *f, const struct snap *s)
 {
-	unsigned int i, c, d;
+	unsigned int i, d;
 
-	family(f, "vhost_switch_port_up", "gauge",
-	       "1 if a guest is attached or the link is up.");
-	for (i = 0; i < s->nb_ports; i++) {
-		port_labels(f, "vhost_switch_port_up", &s->port[i]);
-		fprintf(f, "} %d\n", s->port[i].up);
-	}
-	family(f, "vhost_switch_port_enabled", "gauge",
-	       "1 unless the port was disabled (port/disable).");
-	for (i = 0; i < s->nb_ports; i++) {
-		port_labels(f, "vhost_switch_port_enabled", &s->port[i]);
-		fprintf(f, "} %d\n", s->port[i].enabled);
-	}
-	for (c = 0; c < RTE_DIM(port_counters); c++) {
-		family(f, port_counters[c].name, "counter",
-		       port_counters[c].help);
-		for (i = 0; i < s->nb_ports; i++) {
-			const char *st = (const char *)&s->port[i].st;
-
-			port_labels(f, port_counters[c].name, &s->port[i]);
-			fprintf(f, "} %" PRIu64 "\n",
-				*(const uint64_t *)(st + port_counters[c].off));
-		}
-	}
+	render_figures(f, port_figures, RTE_DIM(port_figures), s->port,
+		       sizeof(s->port[0]), s->nb_ports, port_labels_of);
 	family(f, "vhost_switch_port_drops_total", "counter",
 	       "Frames not delivered, by reason (doc/architecture.md lists the reasons).");
 	for (i = 0; i < s->nb_ports; i++)
@@ -219,40 +265,12 @@ render_ports(FILE *f, const struct snap *s)
 			put_label(f, "reason", vs_drop_name(d));
 			fprintf(f, "} %" PRIu64 "\n", s->port[i].st.drops[d]);
 		}
-	family(f, "vhost_switch_port_tx_lock_contended_total", "counter",
-	       "Sends that found the port's shared tx queue lock taken.");
-	for (i = 0; i < s->nb_ports; i++) {
-		port_labels(f, "vhost_switch_port_tx_lock_contended_total",
-			    &s->port[i]);
-		fprintf(f, "} %" PRIu64 "\n", s->port[i].tx_lock_contended);
-	}
-	family(f, "vhost_switch_port_vhost_refused_total", "counter",
-	       "vhost-user messages the guard refused (0 for other ports).");
-	for (i = 0; i < s->nb_ports; i++) {
-		port_labels(f, "vhost_switch_port_vhost_refused_total",
-			    &s->port[i]);
-		fprintf(f, "} %" PRIu64 "\n", s->port[i].refused);
-	}
-	family(f, "vhost_switch_port_fdb_entries", "gauge",
-	       "MAC table entries on the port.");
-	for (i = 0; i < s->nb_ports; i++) {
-		port_labels(f, "vhost_switch_port_fdb_entries", &s->port[i]);
-		fprintf(f, "} %" PRIu32 "\n", s->port[i].macs);
-	}
 }
 
-/* Figures of struct vs_fwd_lcore_info, one family each. */
-static const struct {
-	const char *name;
-	const char *type;
-	size_t off;
-	const char *help;
-} lcore_figures[] = {
+/* struct vs_fwd_lcore_info's figures, one family each. */
+static const struct figure lcore_figures[] = {
 #define LF(n, t, f, h) \
-	{ \
-		"vhost_switch_lcore_" n, t, \
-			offsetof(struct vs_fwd_lcore_info, f), h \
-	}
+	FIG("vhost_switch_lcore_", n, t, struct vs_fwd_lcore_info, f, h)
 	LF("busy_cycles_total", "counter", busy_cycles,
 	   "TSC cycles of loops that moved packets (vhost_switch_tsc_hz a second)."),
 	LF("idle_cycles_total", "counter", idle_cycles,
@@ -263,12 +281,16 @@ static const struct {
 	LF("sleeps_total", "counter", sleeps, "Times the lcore went to sleep."),
 	LF("owner_conflicts_total", "counter", owner_conflicts,
 	   "Times a queue had two pollers (counted with -Dchecks=true only)."),
+	LF("sleeping", "gauge", sleeping, "1 if the lcore is asleep now."),
+	LF("rx_queues", "gauge", nb_rxq, "Rx queues the lcore polls."),
 #undef LF
 };
 
 static void
-lcore_label(FILE *f, const char *metric, const struct vs_fwd_lcore_info *li)
+lcore_label(FILE *f, const char *metric, const void *elem)
 {
+	const struct vs_fwd_lcore_info *li = elem;
+
 	fprintf(f, "%s{lcore=\"%u\"", metric, li->lcore_id);
 }
 
@@ -281,17 +303,8 @@ render_lcores(FILE *f, const struct snap *s)
 	family(f, "vhost_switch_tsc_hz", "gauge",
 	       "TSC cycles a second: divides the lcore cycle counters.");
 	fprintf(f, "vhost_switch_tsc_hz %" PRIu64 "\n", rte_get_tsc_hz());
-	for (c = 0; c < RTE_DIM(lcore_figures); c++) {
-		family(f, lcore_figures[c].name, lcore_figures[c].type,
-		       lcore_figures[c].help);
-		for (i = 0; i < s->nb_lcores; i++) {
-			const char *li = (const char *)&s->lc[i];
-
-			lcore_label(f, lcore_figures[c].name, &s->lc[i]);
-			fprintf(f, "} %" PRIu64 "\n",
-				*(const uint64_t *)(li + lcore_figures[c].off));
-		}
-	}
+	render_figures(f, lcore_figures, RTE_DIM(lcore_figures), s->lc,
+		       sizeof(s->lc[0]), s->nb_lcores, lcore_label);
 	family(f, "vhost_switch_lcore_wakeups_total", "counter",
 	       "Wake-ups, by what woke the lcore: a guest's kick, the bounded sleep time, a control change.");
 	for (i = 0; i < s->nb_lcores; i++) {
@@ -304,18 +317,6 @@ render_lcores(FILE *f, const struct snap *s)
 			fprintf(f, ",reason=\"%s\"} %" PRIu64 "\n", why[c],
 				n[c]);
 		}
-	}
-	family(f, "vhost_switch_lcore_sleeping", "gauge",
-	       "1 if the lcore is asleep now.");
-	for (i = 0; i < s->nb_lcores; i++) {
-		lcore_label(f, "vhost_switch_lcore_sleeping", &s->lc[i]);
-		fprintf(f, "} %d\n", s->lc[i].sleeping);
-	}
-	family(f, "vhost_switch_lcore_rx_queues", "gauge",
-	       "Rx queues the lcore polls.");
-	for (i = 0; i < s->nb_lcores; i++) {
-		lcore_label(f, "vhost_switch_lcore_rx_queues", &s->lc[i]);
-		fprintf(f, "} %u\n", s->lc[i].nb_rxq);
 	}
 }
 
