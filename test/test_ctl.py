@@ -19,7 +19,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 from scapy.all import Ether, IP, UDP, Raw
 
 import vstest

@@ -20,7 +20,7 @@ from scapy.all import ARP, ICMP, IP, Ether
 
 import vstest
 from test_forwarding import frame
-from vstest import read_pcap, wait_for, write_pcap
+from vstest import read_pcap, sh, wait_for, write_pcap
 
 PYTHON = "/usr/bin/python3"
 BCAST = "ff:ff:ff:ff:ff:ff"
@@ -30,16 +30,6 @@ T = 60
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="network namespaces need root")
 
-
-def sh(*argv, check=True, timeout=T):
-    p = subprocess.run(list(argv), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                       timeout=timeout)
-    out = p.stdout.decode(errors="replace")
-    if check and p.returncode != 0:
-        raise RuntimeError("%s: exit %d\n%s" % (" ".join(argv),
-                                                p.returncode, out))
-    return out
 
 
 def link_exists(name, ns=None):

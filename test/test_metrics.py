@@ -3,7 +3,6 @@
 HTTP, scraped under traffic between two testpmd virtio-user guests, parsed
 exactly here and checked with promtool (Debian's prometheus package)."""
 import math
-import os
 import re
 import shutil
 import signal
@@ -166,8 +165,8 @@ def test_counters_grow_under_traffic(env):
     port, lcore and byte counters grow; every port has every drop reason;
     the MAC table, mbufs and lcores are there; promtool accepts both."""
     sw, url = metrics_switch(env)
-    dst = pmd(env, "dst", DST, "rxonly", ["--tx-first",
-                                         "--eth-peer=0,%s" % DST])
+    pmd(env, "dst", DST, "rxonly", ["--tx-first",
+                                    "--eth-peer=0,%s" % DST])
     sw.wait_link("dst", timeout=T)
     # dst's first burst (to itself) teaches the switch its MAC.
     wait_for(lambda: get(parse(scrape(url))[0],

@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pexpect
-import pytest
 
 import vstest
 

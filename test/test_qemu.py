@@ -18,7 +18,6 @@ then onto vm3's socket again.
 """
 import os
 import re
-import subprocess
 
 import pytest
 from scapy.all import Ether
@@ -26,7 +25,7 @@ from scapy.all import Ether
 import ctlclient
 import qemu
 import vstest
-from vstest import read_pcap, wait_for
+from vstest import read_pcap, sh, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="QEMU guests, taps and netns need root")
@@ -39,16 +38,6 @@ MAC_NS = "02:00:00:5e:00:03"
 IP1, IP2, IP_NS = "10.0.0.1", "10.0.0.2", "10.0.0.3"
 BLOB_MB = 4
 
-
-def sh(*argv, check=True, timeout=T):
-    p = subprocess.run(list(argv), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                       timeout=timeout)
-    out = p.stdout.decode(errors="replace")
-    if check and p.returncode != 0:
-        raise RuntimeError("%s: exit %d\n%s" % (" ".join(argv),
-                                                p.returncode, out))
-    return out
 
 
 class Lab:

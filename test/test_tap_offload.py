@@ -46,7 +46,6 @@ import re
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 
@@ -56,7 +55,7 @@ import ctlclient
 import qemu
 import vstest
 from test_tcp import KERNEL_COMPLAINTS, guest_counters
-from vstest import wait_for
+from vstest import sh, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="QEMU guests and namespaces need root")
@@ -97,16 +96,6 @@ LOSSES = ("offload_error", "mtu", "too_big", "no_mbuf")
 # {"on": {"ns->guest": {...}, "guest->ns": {...}}, "off": ..., "on-again"}
 FIGURES = {}
 
-
-def sh(*argv, check=True, timeout=T):
-    p = subprocess.run(list(argv), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                       timeout=timeout)
-    out = p.stdout.decode(errors="replace")
-    if check and p.returncode != 0:
-        raise RuntimeError("%s: exit %d\n%s" % (" ".join(argv),
-                                                p.returncode, out))
-    return out
 
 
 def telemetry(prefix, cmd):

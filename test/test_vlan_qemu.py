@@ -23,7 +23,6 @@ import gzip
 import os
 import re
 import signal
-import subprocess
 
 import pytest
 from scapy.all import ARP, ICMP, IP, Dot1Q, rdpcap
@@ -31,7 +30,7 @@ from scapy.all import ARP, ICMP, IP, Dot1Q, rdpcap
 import ctlclient
 import qemu
 import vstest
-from vstest import wait_for
+from vstest import sh, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="QEMU guests, taps and netns need root")
@@ -44,16 +43,6 @@ IP_G, IP_NS = "10.0.10.1", "10.0.10.2"
 IP_UNTAGGED = "10.0.99.1"
 VLAN_MODULES = "8021q"
 
-
-def sh(*argv, check=True, timeout=T):
-    p = subprocess.run(list(argv), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                       timeout=timeout)
-    out = p.stdout.decode(errors="replace")
-    if check and p.returncode != 0:
-        raise RuntimeError("%s: exit %d\n%s" % (" ".join(argv),
-                                                p.returncode, out))
-    return out
 
 
 def guest_kernel_version():

@@ -76,6 +76,19 @@ def uid():
     return uuid.uuid4().hex[:8]
 
 
+def sh(*argv, check=True, timeout=90):
+    """Run a command; its output (stderr too). Raises on a non-zero exit
+    unless check is False."""
+    p = subprocess.run(list(argv), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                       timeout=timeout)
+    out = p.stdout.decode(errors="replace")
+    if check and p.returncode != 0:
+        raise RuntimeError("%s: exit %d\n%s" % (" ".join(argv),
+                                                p.returncode, out))
+    return out
+
+
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
