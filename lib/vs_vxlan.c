@@ -5,8 +5,15 @@
  * Datapath state is read without locks: an underlay's list of tunnels is
  * rebuilt whole and published (RCU), a neighbour's MAC is one 64-bit
  * atomic (the MAC and a valid bit). The control thread owns everything
- * else and sends its ARP requests through a ring the lcore polling the
- * underlay's rx queue 0 drains: only lcores touch an ethdev's tx queues.
+ * else and sends its ARP requests and neighbour solicitations through a
+ * ring the lcore polling the underlay's rx queue 0 drains: only lcores
+ * touch an ethdev's tx queues.
+ *
+ * A tunnel is IPv4 or IPv6 (vx->family). The IPv4 paths (encap(),
+ * decap_fast()) are the ones the benchmark tunes; the IPv6 ones sit beside
+ * them (encap6(), rx6()) and an IPv4 frame pays nothing for them: the
+ * tunnel's tx op is chosen at creation, and an underlay frame reaches the
+ * IPv6 branch only after the IPv4 fast path missed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,10 +50,15 @@ RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 #define VX_HDR_LEN \
 	(RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
 	 sizeof(struct rte_udp_hdr) + sizeof(struct rte_vxlan_hdr))
+/* Over IPv6: a 40-byte IPv6 header without extension headers, 70 bytes. */
+#define VX6_HDR_LEN \
+	(RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv6_hdr) + \
+	 sizeof(struct rte_udp_hdr) + sizeof(struct rte_vxlan_hdr))
 #define VX_FLAG_I RTE_BE32(0x08000000) /* RFC 7348: a valid VNI */
 #define NEIGH_VALID (1ull << 63)
-/* ARP: ask every second until answered; refresh a minute after the last
- * word from the neighbour; forget it after three minutes of silence. */
+/* ARP and ND alike: ask every second until answered; refresh a minute
+ * after the last word from the neighbour; forget it after three minutes of
+ * silence. */
 #define ARP_RETRY_S 1
 #define ARP_REFRESH_S 60
 #define ARP_EXPIRE_S 180
@@ -56,28 +68,69 @@ RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 
 /* The outer headers but the destination MAC: source MAC, EtherType. */
 #define VX_TMPL_LEN (VX_HDR_LEN - RTE_ETHER_ADDR_LEN)
+#define VX6_TMPL_LEN (VX6_HDR_LEN - RTE_ETHER_ADDR_LEN)
+
+/* ICMPv6 (RFC 4443) and its neighbour discovery (RFC 4861). */
+#define ICMP6_ECHO_REQ 128
+#define ICMP6_ECHO_REP 129
+#define ND_SOLICIT 135
+#define ND_ADVERT 136
+#define ND_OPT_SLLA 1 /* source link-layer address */
+#define ND_OPT_TLLA 2 /* target link-layer address */
+#define ND_NA_S RTE_BE32(0x40000000) /* solicited */
+#define ND_NA_O RTE_BE32(0x20000000) /* override */
+
+/*
+ * A neighbour solicitation or advertisement without its options; packed,
+ * as DPDK's headers are: it sits 2 bytes off a 4-byte boundary.
+ */
+struct nd_msg {
+	uint8_t type;
+	uint8_t code;
+	rte_be16_t cksum;
+	rte_be32_t flags; /* an advertisement's R, S, O; 0 in a solicitation */
+	uint8_t target[16];
+} __rte_packed;
+
+/* The ICMPv6 header: type, code, checksum (and 4 bytes of the message). */
+struct icmp6_msg {
+	uint8_t type;
+	uint8_t code;
+	rte_be16_t cksum;
+	rte_be32_t data;
+} __rte_packed;
+
+/* What the switch sends: a message with its one link-layer address option. */
+#define ND_LEN (sizeof(struct nd_msg) + 8)
 
 struct vs_vx_neigh {
-	uint32_t ip; /* network order */
-	/* Outer IPv4 header sum without its total length (ip_sum_init()). */
-	uint32_t ip_sum;
 	/*
 	 * The outer headers to this remote from the source MAC on, lengths
-	 * and checksum 0: written by vs_vxlan_attach() before any frame can
-	 * reach the remote (its MAC is not valid before that).
+	 * and checksums 0: written by vs_vxlan_attach() before any frame can
+	 * reach the remote (its MAC is not valid before that). IPv4 uses the
+	 * first VX_TMPL_LEN bytes.
 	 */
-	uint8_t tmpl[VX_TMPL_LEN];
+	uint8_t tmpl[VX6_TMPL_LEN];
+	/*
+	 * IPv4: the outer IPv4 header's sum without its total length
+	 * (ip_sum_init()). IPv6: the outer UDP checksum's sum of what does
+	 * not change per frame (udp6_sum_init()).
+	 */
+	uint32_t ip_sum;
 	_Atomic uint64_t mac; /* MAC bytes in the low 48 bits | NEIGH_VALID */
-	_Atomic uint64_t seen; /* TSC of its last ARP */
+	_Atomic uint64_t seen; /* TSC of its last ARP or ND message */
 	uint64_t next_req; /* control thread */
 	_Atomic uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes, unresolved;
-};
+	union vs_ipaddr ip; /* of the tunnel's family */
+} __rte_cache_aligned;
 
 struct vs_vxlan {
 	struct vs_port *port;
 	struct vs_port *via; /* an ethdev: never deleted */
 	uint32_t vni;
-	uint32_t local, gw; /* network order */
+	uint8_t family; /* AF_INET or AF_INET6: every address's */
+	bool has_gw;
+	union vs_ipaddr local, gw;
 	uint16_t dstport; /* host order */
 	uint8_t ttl;
 	bool attached;
@@ -97,10 +150,16 @@ struct vs_tunlist {
 	_(arp_requests) \
 	_(arp_replies_sent) \
 	_(arp_requests_sent) \
+	_(nd_solicitations) \
+	_(nd_advertisements_sent) \
+	_(nd_solicitations_sent) \
 	_(icmp_echo_replies) \
 	_(decap_pkts) \
 	_(bad_vni) \
 	_(bad_header) \
+	_(bad_csum) \
+	_(ext_header) \
+	_(nd_invalid) \
 	_(fragment) \
 	_(runt) \
 	_(unknown_remote) \
@@ -111,7 +170,7 @@ struct vs_underlay {
 	struct vs_port *via;
 	struct rte_ether_addr mac;
 	struct vs_tunlist *_Atomic tl;
-	struct rte_ring *ctl; /* ARP requests the control thread queued */
+	struct rte_ring *ctl; /* the control thread's ARP and ND requests */
 #define UL_FIELD(n) _Atomic uint64_t n;
 	UL_COUNTERS(UL_FIELD)
 #undef UL_FIELD
@@ -143,7 +202,7 @@ u64_mac(uint64_t v, struct rte_ether_addr *a)
 static inline struct vs_vx_neigh *
 next_hop(struct vs_vxlan *vx, struct vs_vx_neigh *r)
 {
-	return vx->gw ? &vx->gwn : r;
+	return vx->has_gw ? &vx->gwn : r;
 }
 
 /* ---- egress: encapsulation ---- */
@@ -244,12 +303,85 @@ drop:
 }
 
 /*
+ * encap() over IPv6: @p m encapsulated for remote @p r, or NULL (dropped,
+ * counted). @p h is the inner flow's hash (inner_hash()), @p isum the
+ * inner frame's raw sum (rte_raw_cksum_mbuf()): the caller computes both
+ * once for every remote. Linux drops IPv6 UDP with a zero checksum
+ * (RFC 8200 wants one; RFC 6935's exception is opt-in there,
+ * udp6zerocsumrx), so the UDP checksum is computed: the remote's constant
+ * words summed once (udp6_sum_init()), the lengths, the source port and
+ * the inner frame's sum per frame.
+ */
+static __rte_always_inline struct rte_mbuf *
+encap6(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r,
+       bool keep, uint32_t h, uint16_t isum)
+{
+	uint64_t mac = atomic_load_explicit(&next_hop(vx, r)->mac,
+					    memory_order_acquire);
+	uint32_t len = rte_pktmbuf_pkt_len(m), sum, fl;
+	uint16_t plen = (uint16_t)(len + VX6_HDR_LEN - RTE_ETHER_HDR_LEN -
+				   sizeof(struct rte_ipv6_hdr));
+	enum vs_drop why = VS_DROP_NO_MBUF;
+	struct rte_ether_hdr *eth;
+	struct rte_ipv6_hdr *ip;
+	struct rte_udp_hdr *udp;
+
+	if (unlikely(!(mac & NEIGH_VALID))) {
+		atomic_fetch_add_explicit(&r->unresolved, 1,
+					  memory_order_relaxed);
+		why = VS_DROP_UNRESOLVED;
+		goto drop;
+	}
+	if (keep || rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m) ||
+	    rte_pktmbuf_headroom(m) < VX6_HDR_LEN) {
+		struct rte_mbuf *c = rte_pktmbuf_copy(
+			m, vs_mbuf_pool(vx->via->socket_id), 0, UINT32_MAX);
+
+		if (!keep)
+			rte_pktmbuf_free(m);
+		keep = true;
+		if (c == NULL)
+			goto drop;
+		m = c;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, VX6_HDR_LEN);
+	if (unlikely(eth == NULL)) {
+		keep = false;
+		goto drop;
+	}
+	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+	rte_memcpy(&eth->src_addr, r->tmpl, VX6_TMPL_LEN);
+	u64_mac(mac, &eth->dst_addr);
+	ip = (struct rte_ipv6_hdr *)(eth + 1);
+	/* RFC 6438: the flow label from the inner flow, never 0. */
+	fl = h & RTE_IPV6_HDR_FL_MASK;
+	ip->vtc_flow = rte_cpu_to_be_32(6u << 28 | (fl ? fl : 1));
+	ip->payload_len = rte_cpu_to_be_16(plen);
+	udp = (struct rte_udp_hdr *)(ip + 1);
+	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
+	udp->dgram_len = ip->payload_len;
+	/* The UDP length counts twice: in the pseudo-header and the header. */
+	sum = r->ip_sum + 2 * (uint32_t)udp->dgram_len + udp->src_port + isum;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	udp->dgram_cksum = sum == 0xffff ? 0xffff : (uint16_t)~sum;
+	return m;
+drop:
+	vx->port->stats[vs_lcore_slot()].drops[why]++;
+	if (!keep)
+		rte_pktmbuf_free(m);
+	return NULL;
+}
+
+/*
  * Tunnel tx: q is the forwarding index (nb_txq is the number of lcores),
  * and the underlay's tx queue of that lcore takes the frames. Consumes
- * every mbuf: the ones it cannot send are counted on the underlay.
+ * every mbuf: the ones it cannot send are counted on the underlay. @p v6
+ * is a constant: vx_tx() and vx_tx6() are this for each family.
  */
-static uint16_t
-vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+static __rte_always_inline uint16_t
+vx_tx_burst(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
+	    const bool v6)
 {
 	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
 	struct vs_vxlan *vx = p->vx;
@@ -257,7 +389,8 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 	/* Per-remote counters, added once per call: no atomic per frame. */
 	uint64_t tn[VS_VXLAN_MAX_REMOTES] = { 0 },
 		 tb[VS_VXLAN_MAX_REMOTES] = { 0 };
-	uint16_t i, k = 0, r, k0;
+	uint16_t i, k = 0, r, k0, isum = 0;
+	uint32_t h = 0;
 
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i], *e;
@@ -268,8 +401,16 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 			k = 0;
 		}
 		k0 = k;
+		if (v6) {
+			/* Once for every remote of a flood. */
+			h = inner_hash(m);
+			if (rte_raw_cksum_mbuf(m, 0, len, &isum) != 0)
+				isum = 0; /* cannot be: len is m's */
+		}
 		if (to >= 1 && to <= vx->nb_remote) {
-			e = encap(vx, m, &vx->remote[to - 1], false);
+			e = v6 ? encap6(vx, m, &vx->remote[to - 1], false, h,
+					isum)
+			       : encap(vx, m, &vx->remote[to - 1], false);
 			if (e != NULL) {
 				out[k++] = e;
 				tn[to - 1]++;
@@ -278,8 +419,11 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 		} else {
 			/* Flooded, or a static entry: head-end replication. */
 			for (r = 0; r < vx->nb_remote; r++) {
-				e = encap(vx, m, &vx->remote[r],
-					  r + 1 < vx->nb_remote);
+				bool keep = r + 1 < vx->nb_remote;
+
+				e = v6 ? encap6(vx, m, &vx->remote[r], keep, h,
+						isum)
+				       : encap(vx, m, &vx->remote[r], keep);
 				if (e != NULL) {
 					out[k++] = e;
 					tn[r]++;
@@ -309,6 +453,18 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
 }
 
 static uint16_t
+vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	return vx_tx_burst(p, q, pkts, n, false);
+}
+
+static uint16_t
+vx_tx6(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
+{
+	return vx_tx_burst(p, q, pkts, n, true);
+}
+
+static uint16_t
 vx_rx(struct vs_port *p __rte_unused, uint16_t q __rte_unused,
       struct rte_mbuf **pkts __rte_unused, uint16_t n __rte_unused)
 {
@@ -331,9 +487,9 @@ vx_txq_of(const struct vs_port *p __rte_unused, unsigned int lc,
 static void
 vx_info(const struct vs_port *p, struct vs_port_info *info)
 {
-	char l[INET_ADDRSTRLEN];
+	char l[VS_ADDR_LEN];
 
-	inet_ntop(AF_INET, &p->vx->local, l, sizeof(l));
+	vs_ipaddr_str(p->vx->family, &p->vx->local, l);
 	snprintf(info->path, sizeof(info->path), "vni=%u local=%s via=%s",
 		 p->vx->vni, l, p->vx->via->name);
 	info->link_up = vs_port_up(p->vx->via);
@@ -363,11 +519,33 @@ static const struct vs_port_ops vx_ops = {
 	.destroy = vx_destroy,
 };
 
-/* ---- the underlay: ARP, ICMP, decapsulation ---- */
+/* An IPv6 tunnel: the same but its tx. */
+static const struct vs_port_ops vx6_ops = {
+	.kind = "vxlan",
+	.rx = vx_rx,
+	.tx = vx_tx6,
+	.tx_copies = false,
+	.txq_of = vx_txq_of,
+	.nb_txq = vx_nb_txq,
+	.info = vx_info,
+	.destroy = vx_destroy,
+};
 
-/* Note a neighbour's MAC from an ARP it sent. */
+/* ---- the underlay: ARP, neighbour discovery, ICMP, decapsulation ---- */
+
+/* Address @p a of @p family equals @p b (4 or 16 bytes, network order). */
+static inline bool
+ip_eq(uint8_t family, const union vs_ipaddr *a, const void *b)
+{
+	return memcmp(a, b, family == AF_INET ? 4 : 16) == 0;
+}
+
+/*
+ * Note a neighbour's MAC from an ARP or ND message it sent: @p ip is an
+ * address of @p family, 4 or 16 bytes.
+ */
 static void
-neigh_learn(const struct vs_tunlist *tl, uint32_t ip,
+neigh_learn(const struct vs_tunlist *tl, uint8_t family, const void *ip,
 	    const struct rte_ether_addr *mac, uint64_t now)
 {
 	uint64_t v = mac_u64(mac) | NEIGH_VALID;
@@ -379,10 +557,12 @@ neigh_learn(const struct vs_tunlist *tl, uint32_t ip,
 		struct vs_vxlan *vx = tl->t[i];
 		struct vs_vx_neigh *nb = NULL;
 
-		if (vx->gw == ip)
+		if (vx->family != family)
+			continue;
+		if (vx->has_gw && ip_eq(family, &vx->gw, ip))
 			nb = &vx->gwn;
 		for (r = 0; nb == NULL && r < vx->nb_remote; r++)
-			if (vx->remote[r].ip == ip)
+			if (ip_eq(family, &vx->remote[r].ip, ip))
 				nb = &vx->remote[r];
 		if (nb == NULL)
 			continue;
@@ -399,7 +579,19 @@ is_local(const struct vs_tunlist *tl, uint32_t ip)
 	uint16_t i;
 
 	for (i = 0; i < tl->n; i++)
-		if (tl->t[i]->local == ip)
+		if (tl->t[i]->family == AF_INET && tl->t[i]->local.v4 == ip)
+			return true;
+	return false;
+}
+
+static bool
+is_local6(const struct vs_tunlist *tl, const uint8_t *ip)
+{
+	uint16_t i;
+
+	for (i = 0; i < tl->n; i++)
+		if (tl->t[i]->family == AF_INET6 &&
+		    memcmp(tl->t[i]->local.v6, ip, 16) == 0)
 			return true;
 	return false;
 }
@@ -423,7 +615,7 @@ arp_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
 		return -1;
 	sip = a->arp_data.arp_sip;
 	tip = a->arp_data.arp_tip;
-	neigh_learn(tl, sip, &a->arp_data.arp_sha, now);
+	neigh_learn(tl, AF_INET, &sip, &a->arp_data.arp_sha, now);
 	if (!is_local(tl, tip))
 		return -1;
 	if (a->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST))
@@ -502,13 +694,14 @@ vx_lookup(const struct vs_tunlist *tl, const struct rte_ipv4_hdr *ip,
 	struct vs_vxlan *vx = NULL;
 
 	for (i = 0; i < tl->n && vx == NULL; i++)
-		if (tl->t[i]->local == ip->dst_addr &&
+		if (tl->t[i]->family == AF_INET &&
+		    tl->t[i]->local.v4 == ip->dst_addr &&
 		    tl->t[i]->dstport == dport && tl->t[i]->vni == vni)
 			vx = tl->t[i];
 	if (vx == NULL)
 		return UL_bad_vni;
 	for (r = 0; r < vx->nb_remote; r++)
-		if (vx->remote[r].ip == ip->src_addr)
+		if (vx->remote[r].ip.v4 == ip->src_addr)
 			break;
 	if (r == vx->nb_remote)
 		return UL_unknown_remote;
@@ -545,7 +738,8 @@ decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
 		/* Not this VTEP's address and port: not VXLAN for us. */
 		dport = rte_be_to_cpu_16(udp->dst_port);
 		for (i = 0; i < tl->n; i++)
-			if (tl->t[i]->local == ip->dst_addr &&
+			if (tl->t[i]->family == AF_INET &&
+			    tl->t[i]->local.v4 == ip->dst_addr &&
 			    tl->t[i]->dstport == dport)
 				break;
 		if (i == tl->n)
@@ -619,6 +813,329 @@ decap_fast(struct rte_mbuf *m, const struct vx_hit *hit)
 	return true;
 }
 
+/* ---- the underlay over IPv6 ---- */
+
+/* What rx6() made of a frame, beside a UL_* counter to drop it under. */
+#define RX6_DECAP (-1) /* decapsulated for hit->vx */
+#define RX6_REPLY (-2) /* became a reply to send back */
+#define RX6_DONE (-3) /* for us, and nothing to answer: freed */
+
+/* struct vx_hit over IPv6. */
+struct vx_hit6 {
+	struct vs_vxlan *vx; /* NULL: nothing matched yet */
+	uint8_t dst[16], src[16];
+	rte_be32_t vni;
+	rte_be16_t dport;
+	uint16_t r;
+};
+
+/* The solicited-node multicast address of @p ip (RFC 4291 2.7.1). */
+static void
+solicited_node(const uint8_t *ip, uint8_t *out)
+{
+	static const uint8_t pfx[13] = { 0xff, 0x02, [11] = 0x01, [12] = 0xff };
+
+	memcpy(out, pfx, sizeof(pfx));
+	memcpy(out + 13, ip + 13, 3);
+}
+
+/* Which tunnel and remote a frame is for, or a UL_* counter. */
+static int
+vx_lookup6(const struct vs_tunlist *tl, const struct rte_ipv6_hdr *ip,
+	   const struct rte_udp_hdr *udp, const struct rte_vxlan_hdr *vh,
+	   struct vx_hit6 *hit)
+{
+	uint16_t dport = rte_be_to_cpu_16(udp->dst_port), i, r;
+	uint32_t vni = rte_be_to_cpu_32(vh->vx_vni) >> 8;
+	struct vs_vxlan *vx = NULL;
+
+	for (i = 0; i < tl->n && vx == NULL; i++)
+		if (tl->t[i]->family == AF_INET6 &&
+		    memcmp(tl->t[i]->local.v6, ip->dst_addr, 16) == 0 &&
+		    tl->t[i]->dstport == dport && tl->t[i]->vni == vni)
+			vx = tl->t[i];
+	if (vx == NULL)
+		return UL_bad_vni;
+	for (r = 0; r < vx->nb_remote; r++)
+		if (memcmp(vx->remote[r].ip.v6, ip->src_addr, 16) == 0)
+			break;
+	if (r == vx->nb_remote)
+		return UL_unknown_remote;
+	hit->vx = vx;
+	memcpy(hit->dst, ip->dst_addr, 16);
+	memcpy(hit->src, ip->src_addr, 16);
+	hit->vni = vh->vx_vni;
+	hit->dport = udp->dst_port;
+	hit->r = r;
+	return -1;
+}
+
+/*
+ * An IPv6 UDP frame to a local address, its payload length checked
+ * against the frame: decapsulated in place for tunnel @p hit->vx
+ * (RX6_DECAP), its remote noted in hash.usr; else a UL_* counter. The
+ * same checks as decap() over IPv4, and the UDP checksum: verified unless
+ * zero (RFC 6935 lets a tunnel endpoint accept those; Linux does with
+ * udp6zerocsumrx).
+ */
+static int
+decap6(const struct vs_tunlist *tl, struct rte_mbuf *m, struct vx_hit6 *hit)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	struct rte_vxlan_hdr *vh = (struct rte_vxlan_hdr *)(udp + 1);
+	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
+	bool cached;
+	uint16_t dport, i;
+	int why;
+
+	if (rte_pktmbuf_data_len(m) <
+	    RTE_ETHER_HDR_LEN + sizeof(*ip) + sizeof(*udp))
+		return UL_bad_header;
+	dport = rte_be_to_cpu_16(udp->dst_port);
+	for (i = 0; i < tl->n; i++)
+		if (tl->t[i]->family == AF_INET6 &&
+		    memcmp(tl->t[i]->local.v6, ip->dst_addr, 16) == 0 &&
+		    tl->t[i]->dstport == dport)
+			break;
+	if (i == tl->n)
+		return UL_not_vtep;
+	if (rte_pktmbuf_data_len(m) < VX6_HDR_LEN ||
+	    plen < sizeof(*udp) + sizeof(*vh) ||
+	    rte_be_to_cpu_16(udp->dgram_len) != plen ||
+	    !(vh->vx_flags & VX_FLAG_I))
+		return UL_bad_header;
+	cached = hit->vx != NULL && hit->vni == vh->vx_vni &&
+		hit->dport == udp->dst_port &&
+		memcmp(hit->src, ip->src_addr, 16) == 0 &&
+		memcmp(hit->dst, ip->dst_addr, 16) == 0;
+	if (!cached) {
+		why = vx_lookup6(tl, ip, udp, vh, hit);
+		if (why >= 0)
+			return why;
+	}
+	if (udp->dgram_cksum != 0 &&
+	    rte_ipv6_udptcp_cksum_mbuf_verify(
+		    m, ip, RTE_ETHER_HDR_LEN + sizeof(*ip)) != 0)
+		return UL_bad_csum;
+	if (plen - sizeof(*udp) - sizeof(*vh) < RTE_ETHER_HDR_LEN)
+		return UL_runt; /* the inner frame has no Ethernet header */
+	if (rte_pktmbuf_pkt_len(m) != RTE_ETHER_HDR_LEN + sizeof(*ip) + plen)
+		rte_pktmbuf_trim(m,
+				 rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN -
+					 sizeof(*ip) - plen);
+	rte_pktmbuf_adj(m, VX6_HDR_LEN);
+	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+	m->packet_type = 0;
+	m->hash.usr = hit->r + 1;
+	return RX6_DECAP;
+}
+
+/*
+ * Fill @p m, from its IPv6 header on, with a neighbour advertisement for
+ * local address @p target to @p dst (RFC 4861 4.4, 7.2.4): the S and O
+ * flags (S clear to all-nodes, the answer to duplicate address
+ * detection), the target link-layer address option, hop limit 255.
+ * Also used for the solicitations the switch sends (nd_request()).
+ */
+static void
+nd_fill(struct vs_underlay *ul, struct rte_ipv6_hdr *ip, uint8_t type,
+	const uint8_t *src, const uint8_t *dst, const uint8_t *target,
+	uint32_t flags)
+{
+	struct nd_msg *ns = (struct nd_msg *)(ip + 1);
+	uint8_t *opt = (uint8_t *)(ns + 1);
+	uint8_t t[16];
+
+	memcpy(t, target, 16); /* may be where the target goes */
+	ip->vtc_flow = RTE_BE32(6u << 28);
+	ip->payload_len = rte_cpu_to_be_16(ND_LEN);
+	ip->proto = IPPROTO_ICMPV6;
+	ip->hop_limits = 255;
+	memmove(ip->src_addr, src, 16);
+	memmove(ip->dst_addr, dst, 16);
+	ns->type = type;
+	ns->code = 0;
+	ns->flags = flags;
+	memcpy(ns->target, t, 16);
+	opt[0] = type == ND_SOLICIT ? ND_OPT_SLLA : ND_OPT_TLLA;
+	opt[1] = 1; /* in units of 8 bytes */
+	memcpy(opt + 2, &ul->mac, RTE_ETHER_ADDR_LEN);
+	ns->cksum = 0;
+	ns->cksum = rte_ipv6_udptcp_cksum(ip, ns);
+}
+
+/*
+ * A neighbour solicitation or advertisement (RFC 4861 7.1: discarded if
+ * its hop limit is not 255, its code not 0, it is short, its checksum
+ * wrong, its target multicast or an option malformed): learn the sender
+ * if it is a remote or the gw; answer a solicitation for a local address
+ * in place (RX6_REPLY).
+ */
+static int
+nd_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
+      uint64_t now)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
+	struct nd_msg *ns = (struct nd_msg *)(ip + 1);
+	uint32_t plen = rte_be_to_cpu_16(ip->payload_len), off, olen;
+	const struct rte_ether_addr *lla = NULL;
+	uint8_t *target = ns->target, sn[16], dst[16], src[16];
+	bool solicit = ns->type == ND_SOLICIT, dad;
+	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 0x01 };
+	static const uint8_t unspecified[16];
+
+	if (ip->hop_limits != 255 || ns->code != 0 || plen < sizeof(*ns) ||
+	    target[0] == 0xff || rte_ipv6_udptcp_cksum_verify(ip, ns) != 0)
+		return UL_nd_invalid;
+	for (off = sizeof(*ns); off + 2 <= plen; off += olen) {
+		const uint8_t *opt = (const uint8_t *)ns + off;
+
+		olen = opt[1] * 8;
+		if (olen == 0 || off + olen > plen)
+			return UL_nd_invalid;
+		if (opt[0] == (solicit ? ND_OPT_SLLA : ND_OPT_TLLA))
+			lla = (const struct rte_ether_addr *)(opt + 2);
+	}
+	if (!solicit) {
+		/* RFC 4861 7.1.2: S is clear in an advertisement to a group. */
+		if (ip->dst_addr[0] == 0xff && (ns->flags & ND_NA_S))
+			return UL_nd_invalid;
+		if (lla != NULL)
+			neigh_learn(tl, AF_INET6, target, lla, now);
+		return is_local6(tl, ip->dst_addr) ? RX6_DONE : UL_not_vtep;
+	}
+	/* RFC 4861 7.1.1: duplicate address detection asks from ::. */
+	dad = memcmp(ip->src_addr, unspecified, 16) == 0;
+	solicited_node(target, sn);
+	if (dad && (lla != NULL || memcmp(ip->dst_addr, sn, 16) != 0))
+		return UL_nd_invalid;
+	if (!dad && lla != NULL)
+		neigh_learn(tl, AF_INET6, ip->src_addr, lla, now);
+	if (!is_local6(tl, target) ||
+	    (memcmp(ip->dst_addr, sn, 16) != 0 &&
+	     memcmp(ip->dst_addr, target, 16) != 0))
+		return UL_not_vtep;
+	atomic_fetch_add_explicit(&ul->nd_solicitations, 1,
+				  memory_order_relaxed);
+	/* The solicitation becomes the advertisement, in place. */
+	off = RTE_ETHER_HDR_LEN + sizeof(*ip) + ND_LEN;
+	if (rte_pktmbuf_pkt_len(m) > off)
+		rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - off);
+	else if (rte_pktmbuf_pkt_len(m) < off &&
+		 rte_pktmbuf_append(m, off - rte_pktmbuf_pkt_len(m)) == NULL)
+		return UL_not_vtep; /* no tailroom: cannot be, counted */
+	memcpy(src, target, 16);
+	if (dad) {
+		memcpy(dst, all_nodes, 16);
+		memset(&eth->dst_addr, 0, RTE_ETHER_ADDR_LEN);
+		eth->dst_addr.addr_bytes[0] = 0x33;
+		eth->dst_addr.addr_bytes[1] = 0x33;
+		eth->dst_addr.addr_bytes[5] = 0x01;
+	} else {
+		memcpy(dst, ip->src_addr, 16);
+		eth->dst_addr = eth->src_addr;
+	}
+	eth->src_addr = ul->mac;
+	nd_fill(ul, ip, ND_ADVERT, src, dst, src,
+		dad ? ND_NA_O : ND_NA_S | ND_NA_O);
+	atomic_fetch_add_explicit(&ul->nd_advertisements_sent, 1,
+				  memory_order_relaxed);
+	return RX6_REPLY;
+}
+
+/* ICMPv6 to a local address or a group: neighbour discovery, echo. */
+static int
+icmp6_in(struct vs_underlay *ul, const struct vs_tunlist *tl,
+	 struct rte_mbuf *m, uint64_t now)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
+	struct icmp6_msg *ic = (struct icmp6_msg *)(ip + 1);
+	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
+	uint8_t t[16];
+
+	/* Answered in place: one segment, this frame's own. */
+	if (plen < sizeof(*ic) ||
+	    rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip) + plen ||
+	    rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m))
+		return UL_bad_header;
+	if (ic->type == ND_SOLICIT || ic->type == ND_ADVERT)
+		return nd_in(ul, tl, m, now);
+	if (ic->type != ICMP6_ECHO_REQ || ic->code != 0 ||
+	    ip->dst_addr[0] == 0xff)
+		return UL_not_vtep;
+	if (rte_ipv6_udptcp_cksum_verify(ip, ic) != 0)
+		return UL_bad_csum;
+	rte_pktmbuf_trim(m,
+			 rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN -
+				 sizeof(*ip) - plen);
+	ic->type = ICMP6_ECHO_REP;
+	memcpy(t, ip->src_addr, 16);
+	memcpy(ip->src_addr, ip->dst_addr, 16);
+	memcpy(ip->dst_addr, t, 16);
+	ip->hop_limits = 64;
+	ic->cksum = 0;
+	ic->cksum = rte_ipv6_udptcp_cksum(ip, ic);
+	eth->dst_addr = eth->src_addr;
+	eth->src_addr = ul->mac;
+	atomic_fetch_add_explicit(&ul->icmp_echo_replies, 1,
+				  memory_order_relaxed);
+	return RX6_REPLY;
+}
+
+/*
+ * An IPv6 frame on the underlay: RX6_DECAP, RX6_REPLY, RX6_DONE, or a
+ * UL_* counter to drop it under. Extension headers are not parsed: a
+ * fragment header counts as a fragment (as over IPv4), any other as
+ * ext_header (RFC 8200 4: the IANA list of extension headers).
+ */
+static int
+rx6(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
+    uint64_t now, struct vx_hit6 *hit)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
+
+	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip) ||
+	    (ip->vtc_flow & RTE_BE32(0xf0000000)) != RTE_BE32(0x60000000))
+		return UL_not_vtep;
+	if (ip->dst_addr[0] == 0xff) {
+		/* A group: only neighbour discovery can be for us. */
+		if (ip->proto != IPPROTO_ICMPV6)
+			return UL_not_vtep;
+	} else if (!is_local6(tl, ip->dst_addr)) {
+		return UL_not_vtep;
+	}
+	if (RTE_ETHER_HDR_LEN + sizeof(*ip) +
+		    rte_be_to_cpu_16(ip->payload_len) >
+	    rte_pktmbuf_pkt_len(m))
+		return UL_bad_header; /* truncated */
+	switch (ip->proto) {
+	case IPPROTO_UDP:
+		return decap6(tl, m, hit);
+	case IPPROTO_ICMPV6:
+		return icmp6_in(ul, tl, m, now);
+	case IPPROTO_FRAGMENT:
+		return UL_fragment;
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_AH:
+	case IPPROTO_ESP:
+	case IPPROTO_MH:
+	case 139: /* HIP */
+	case 140: /* Shim6 */
+	case 253: /* experiments, RFC 3692 */
+	case 254:
+		return UL_ext_header;
+	default:
+		return UL_not_vtep;
+	}
+}
+
 static inline void
 remote_rx(struct vs_vx_neigh *nb, uint64_t n, uint64_t bytes)
 {
@@ -640,6 +1157,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	uint64_t cnt[UL_MAX] = { 0 };
 	struct vs_vxlan *cur = NULL;
 	struct vx_hit hit = { .vx = NULL };
+	struct vx_hit6 hit6 = { .vx = NULL };
 	struct vs_vx_neigh *rnb = NULL, *nbr;
 	uint64_t rn = 0, rbytes = 0;
 	uint16_t i, nr = 0, nb = 0;
@@ -672,6 +1190,21 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			default: /* not for us (learned from if a neighbour's) */
 				goto drop;
 			}
+		}
+		if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
+			why = rx6(ul, tl, m, now, &hit6);
+			if (why == RX6_REPLY) {
+				reply[nr++] = m;
+				continue;
+			}
+			if (why == RX6_DONE) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			if (why >= 0)
+				goto drop;
+			vx = hit6.vx;
+			goto decapsulated;
 		}
 		if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
 		    rte_pktmbuf_data_len(m) <
@@ -834,11 +1367,30 @@ ip_sum_init(const struct vs_vxlan *vx, uint32_t remote)
 		.fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG),
 		.time_to_live = vx->ttl,
 		.next_proto_id = IPPROTO_UDP,
-		.src_addr = vx->local,
+		.src_addr = vx->local.v4,
 		.dst_addr = remote,
 	};
 
 	return rte_raw_cksum(&ip, sizeof(ip));
+}
+
+/*
+ * The sum of the outer UDP checksum's words that never change for an IPv6
+ * remote: the pseudo-header's addresses and next header, the destination
+ * port, the VXLAN header (encap6() adds the lengths, the source port and
+ * the inner frame).
+ */
+static uint32_t
+udp6_sum_init(const struct vs_vxlan *vx, const union vs_ipaddr *remote)
+{
+	struct rte_vxlan_hdr vh = {
+		.vx_flags = VX_FLAG_I,
+		.vx_vni = rte_cpu_to_be_32(vx->vni << 8),
+	};
+
+	return (uint32_t)rte_raw_cksum(vx->local.v6, 16) +
+		rte_raw_cksum(remote->v6, 16) + rte_cpu_to_be_16(IPPROTO_UDP) +
+		rte_cpu_to_be_16(vx->dstport) + rte_raw_cksum(&vh, sizeof(vh));
 }
 
 /* The outer headers' template of every remote (struct vs_vx_neigh). */
@@ -859,7 +1411,7 @@ tmpl_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
 			.fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG),
 			.time_to_live = vx->ttl,
 			.next_proto_id = IPPROTO_UDP,
-			.src_addr = vx->local,
+			.src_addr = vx->local.v4,
 		},
 		/* Checksum 0: RFC 7348 allows it over IPv4. */
 		.udp = { .dst_port = rte_cpu_to_be_16(vx->dstport) },
@@ -871,7 +1423,39 @@ tmpl_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
 	RTE_BUILD_BUG_ON(sizeof(t) != VX_TMPL_LEN);
 	t.src = *smac;
 	for (i = 0; i < vx->nb_remote; i++) {
-		t.ip.dst_addr = vx->remote[i].ip;
+		t.ip.dst_addr = vx->remote[i].ip.v4;
+		memcpy(vx->remote[i].tmpl, &t, sizeof(t));
+	}
+}
+
+/* tmpl_build() over IPv6: no extension header, traffic class 0. */
+static void
+tmpl6_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
+{
+	struct {
+		struct rte_ether_addr src;
+		rte_be16_t type;
+		struct rte_ipv6_hdr ip;
+		struct rte_udp_hdr udp;
+		struct rte_vxlan_hdr vh;
+	} __rte_packed __rte_aligned(2) t = {
+		.type = RTE_BE16(RTE_ETHER_TYPE_IPV6),
+		.ip = {
+			.vtc_flow = RTE_BE32(6u << 28), /* + the flow label */
+			.proto = IPPROTO_UDP,
+			.hop_limits = vx->ttl,
+		},
+		.udp = { .dst_port = rte_cpu_to_be_16(vx->dstport) },
+		.vh = { .vx_flags = VX_FLAG_I,
+			.vx_vni = rte_cpu_to_be_32(vx->vni << 8) },
+	};
+	uint16_t i;
+
+	RTE_BUILD_BUG_ON(sizeof(t) != VX6_TMPL_LEN);
+	t.src = *smac;
+	memcpy(t.ip.src_addr, vx->local.v6, 16);
+	for (i = 0; i < vx->nb_remote; i++) {
+		memcpy(t.ip.dst_addr, vx->remote[i].ip.v6, 16);
 		memcpy(vx->remote[i].tmpl, &t, sizeof(t));
 	}
 }
@@ -880,6 +1464,8 @@ struct vs_port *
 vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 {
 	struct vs_port *via = vs_port_lookup(xc->via), *p;
+	bool v6 = xc->family == AF_INET6;
+	uint32_t hlen = v6 ? VX6_HDR_LEN : VX_HDR_LEN;
 	struct vs_vxlan *vx;
 	uint16_t i;
 
@@ -890,13 +1476,14 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 		rte_errno = ENODEV;
 		return NULL;
 	}
-	if (via->mtu < VS_MTU_MIN + VX_HDR_LEN - RTE_ETHER_HDR_LEN) {
+	if (via->mtu < VS_MTU_MIN + hlen - RTE_ETHER_HDR_LEN) {
 		snprintf(err, errlen, "%s: via '%s' has an MTU of %u", xc->name,
 			 via->name, via->mtu);
 		rte_errno = EINVAL;
 		return NULL;
 	}
-	p = vs_port_alloc(VS_PORT_VXLAN, xc->name, &vx_ops, via->socket_id);
+	p = vs_port_alloc(VS_PORT_VXLAN, xc->name, v6 ? &vx6_ops : &vx_ops,
+			  via->socket_id);
 	vx = rte_zmalloc_socket("vs_vxlan", sizeof(*vx), RTE_CACHE_LINE_SIZE,
 				via->socket_id);
 	if (p == NULL || vx == NULL) {
@@ -910,14 +1497,17 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 	vx->port = p;
 	vx->via = via;
 	vx->vni = xc->vni;
+	vx->family = v6 ? AF_INET6 : AF_INET;
 	vx->local = xc->local;
 	vx->gw = xc->gw;
+	vx->has_gw = !vs_ipaddr_is_zero(&xc->gw);
 	vx->dstport = xc->dstport;
 	vx->ttl = xc->ttl;
 	vx->nb_remote = xc->nb_remote;
 	for (i = 0; i < xc->nb_remote; i++) {
 		vx->remote[i].ip = xc->remote[i];
-		vx->remote[i].ip_sum = ip_sum_init(vx, xc->remote[i]);
+		vx->remote[i].ip_sum = v6 ? udp6_sum_init(vx, &xc->remote[i])
+					  : ip_sum_init(vx, xc->remote[i].v4);
 	}
 	vx->gwn.ip = xc->gw;
 	p->nb_rxq = 0;
@@ -926,12 +1516,13 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 	atomic_init(&p->tx_ol, 0);
 	p->ol_off = true;
 	/*
-	 * The outer headers take 50 bytes of the underlay's MTU: an inner
-	 * frame of at most via's MTU - 36 (its own Ethernet header and any
-	 * tag included) keeps the outer IPv4 packet within via's MTU.
+	 * The outer headers take 50 bytes of the underlay's MTU (70 over
+	 * IPv6): an inner frame of at most via's MTU - 36 (- 56; its own
+	 * Ethernet header and any tag included) keeps the outer IP packet
+	 * within via's MTU.
 	 */
-	p->mtu = via->mtu - VX_HDR_LEN;
-	p->max_frame = via->mtu - (VX_HDR_LEN - RTE_ETHER_HDR_LEN);
+	p->mtu = via->mtu - hlen;
+	p->max_frame = via->mtu - (hlen - RTE_ETHER_HDR_LEN);
 	atomic_store(&p->link_up, true);
 	return p;
 }
@@ -949,7 +1540,9 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 	if (ul != NULL) {
 		tl = atomic_load(&ul->tl);
 		for (i = 0; i < tl->n; i++)
-			if (tl->t[i]->local == vx->local &&
+			if (tl->t[i]->family == vx->family &&
+			    memcmp(&tl->t[i]->local, &vx->local,
+				   sizeof(vx->local)) == 0 &&
 			    tl->t[i]->dstport == vx->dstport &&
 			    tl->t[i]->vni == vx->vni) {
 				snprintf(
@@ -992,7 +1585,10 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 			       ul->mac.addr_bytes[5]);
 		}
 		atomic_init(&ul->tl, tl);
-		tmpl_build(vx, &ul->mac);
+		if (vx->family == AF_INET6)
+			tmpl6_build(vx, &ul->mac);
+		else
+			tmpl_build(vx, &ul->mac);
 		vx->attached = true;
 		/* From now on the lcores hand its frames to the VTEP. */
 		atomic_store_explicit(&via->ul, ul, memory_order_release);
@@ -1000,7 +1596,10 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 		vs_fdb_flush(via->id);
 		return 0;
 	}
-	tmpl_build(vx, &ul->mac);
+	if (vx->family == AF_INET6)
+		tmpl6_build(vx, &ul->mac);
+	else
+		tmpl_build(vx, &ul->mac);
 	vx->attached = true;
 	tunlist_publish(ul, tl);
 	return 0;
@@ -1009,13 +1608,15 @@ nomem:
 	return -ENOMEM;
 }
 
-uint32_t
-vs_vxlan_remote_ip(const struct vs_port *p, uint8_t remote)
+const char *
+vs_vxlan_remote_str(const struct vs_port *p, uint8_t remote, char *buf)
 {
 	if (p == NULL || p->kind != VS_PORT_VXLAN || remote == 0 ||
-	    remote > p->vx->nb_remote)
-		return 0;
-	return p->vx->remote[remote - 1].ip;
+	    remote > p->vx->nb_remote) {
+		strcpy(buf, "?");
+		return buf;
+	}
+	return vs_ipaddr_str(p->vx->family, &p->vx->remote[remote - 1].ip, buf);
 }
 
 int
@@ -1031,6 +1632,7 @@ vs_vxlan_conf_get(const struct vs_port *p, struct vs_vxlan_conf *xc)
 	strlcpy(xc->name, p->name, sizeof(xc->name));
 	strlcpy(xc->via, vx->via->name, sizeof(xc->via));
 	xc->vni = vx->vni;
+	xc->family = vx->family;
 	xc->local = vx->local;
 	xc->gw = vx->gw;
 	xc->dstport = vx->dstport;
@@ -1080,6 +1682,46 @@ arp_request(struct vs_underlay *ul, uint32_t sip, uint32_t tip)
 	return true;
 }
 
+/*
+ * arp_request() over IPv6: a neighbour solicitation for @p tip from @p sip
+ * to its solicited-node group (RFC 4861 7.2.2), with the source
+ * link-layer address option, queued for the lcore that sends on @p ul.
+ */
+static bool
+nd_request(struct vs_underlay *ul, const uint8_t *sip, const uint8_t *tip)
+{
+	struct rte_mbuf *m =
+		rte_pktmbuf_alloc(vs_mbuf_pool(ul->via->socket_id));
+	uint32_t len = RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv6_hdr) + ND_LEN;
+	struct rte_ether_hdr *eth;
+	uint8_t sn[16];
+
+	if (m == NULL)
+		return false;
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, len);
+	if (eth == NULL) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	memset(eth, 0, len);
+	/* 33:33 and the group's last 32 bits (RFC 2464 7). */
+	solicited_node(tip, sn);
+	eth->dst_addr.addr_bytes[0] = 0x33;
+	eth->dst_addr.addr_bytes[1] = 0x33;
+	memcpy(&eth->dst_addr.addr_bytes[2], sn + 12, 4);
+	eth->src_addr = ul->mac;
+	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV6);
+	nd_fill(ul, (struct rte_ipv6_hdr *)(eth + 1), ND_SOLICIT, sip, sn, tip,
+		0);
+	if (rte_ring_enqueue(ul->ctl, m) != 0) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	atomic_fetch_add_explicit(&ul->nd_solicitations_sent, 1,
+				  memory_order_relaxed);
+	return true;
+}
+
 /* Resolve (or refresh) neighbour @p nb of @p vx; true if a request went. */
 static bool
 neigh_tick(struct vs_vxlan *vx, struct vs_vx_neigh *nb, uint64_t now)
@@ -1097,7 +1739,9 @@ neigh_tick(struct vs_vxlan *vx, struct vs_vx_neigh *nb, uint64_t now)
 			atomic_store(&nb->mac, 0);
 	}
 	nb->next_req = now + ARP_RETRY_S * hz;
-	return arp_request(ul, vx->local, nb->ip);
+	if (vx->family == AF_INET6)
+		return nd_request(ul, vx->local.v6, nb->ip.v6);
+	return arp_request(ul, vx->local.v4, nb->ip.v4);
 }
 
 void
@@ -1111,7 +1755,7 @@ vs_vxlan_tick(uint64_t now)
 
 		if (p == NULL || p->kind != VS_PORT_VXLAN || !p->vx->attached)
 			continue;
-		if (p->vx->gw) {
+		if (p->vx->has_gw) {
 			sent |= neigh_tick(p->vx, &p->vx->gwn, now);
 			continue;
 		}
@@ -1125,14 +1769,13 @@ vs_vxlan_tick(uint64_t now)
 /* ---- vxlan/show ---- */
 
 static json_t *
-ip_json(uint32_t ip)
+ip_json(uint8_t family, const union vs_ipaddr *ip)
 {
-	char b[INET_ADDRSTRLEN];
+	char b[VS_ADDR_LEN];
 
-	if (ip == 0)
+	if (vs_ipaddr_is_zero(ip))
 		return json_null();
-	inet_ntop(AF_INET, &ip, b, sizeof(b));
-	return json_string(b);
+	return json_string(vs_ipaddr_str(family, ip, b));
 }
 
 static json_t *
@@ -1159,13 +1802,13 @@ tunnel_json(const struct vs_port *p)
 
 	for (r = 0; r < vx->nb_remote; r++) {
 		const struct vs_vx_neigh *nb = &vx->remote[r];
-		uint64_t mac = atomic_load(&(vx->gw ? &vx->gwn : nb)->mac);
+		uint64_t mac = atomic_load(&(vx->has_gw ? &vx->gwn : nb)->mac);
 
 		json_array_append_new(
 			rs,
 			json_pack("{s:o, s:o, s:s, s:I, s:I, s:I, s:I, s:I}",
-				  "ip", ip_json(nb->ip), "mac", mac_json(mac),
-				  "state",
+				  "ip", ip_json(vx->family, &nb->ip), "mac",
+				  mac_json(mac), "state",
 				  mac & NEIGH_VALID ? "resolved" : "resolving",
 				  "tx_pkts",
 				  (json_int_t)atomic_load(&nb->tx_pkts),
@@ -1180,14 +1823,14 @@ tunnel_json(const struct vs_port *p)
 	}
 	o = json_pack("{s:s, s:i, s:I, s:o, s:s, s:i, s:i, s:o, s:o}", "name",
 		      p->name, "id", p->id, "vni", (json_int_t)vx->vni, "local",
-		      ip_json(vx->local), "via", vx->via->name, "dstport",
-		      vx->dstport, "ttl", vx->ttl, "gw", ip_json(vx->gw),
-		      "remotes", rs);
+		      ip_json(vx->family, &vx->local), "via", vx->via->name,
+		      "dstport", vx->dstport, "ttl", vx->ttl, "gw",
+		      ip_json(vx->family, &vx->gw), "remotes", rs);
 	if (o != NULL)
 		json_object_set_new(o, "vlan",
 				    p->keys.vlan ? json_integer(p->keys.vlan)
 						 : json_null());
-	if (o != NULL && vx->gw)
+	if (o != NULL && vx->has_gw)
 		json_object_set_new(o, "gw_mac",
 				    mac_json(atomic_load(&vx->gwn.mac)));
 	return o;
@@ -1203,10 +1846,14 @@ underlay_json(const struct vs_port *via)
 
 	for (i = 0; i < tl->n; i++) {
 		for (j = 0; j < i; j++)
-			if (tl->t[j]->local == tl->t[i]->local)
+			if (tl->t[j]->family == tl->t[i]->family &&
+			    memcmp(&tl->t[j]->local, &tl->t[i]->local,
+				   sizeof(tl->t[i]->local)) == 0)
 				break;
 		if (j == i)
-			json_array_append_new(ips, ip_json(tl->t[i]->local));
+			json_array_append_new(
+				ips,
+				ip_json(tl->t[i]->family, &tl->t[i]->local));
 	}
 	o = json_pack("{s:s, s:o, s:o}", "port", via->name, "mac",
 		      mac_json(mac_u64(&ul->mac) | NEIGH_VALID), "ips", ips);
