@@ -1057,11 +1057,12 @@ icmp6_in(struct vs_underlay *ul, const struct vs_tunlist *tl,
 	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
 	uint8_t t[16];
 
-	/* Answered in place: one segment, this frame's own. */
-	if (plen < sizeof(*ic) ||
-	    rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip) + plen ||
-	    rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m))
+	if (plen < sizeof(*ic))
 		return UL_bad_header;
+	/* Answered in place: one segment, this frame's own (as over IPv4). */
+	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip) + plen ||
+	    rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m))
+		return UL_not_vtep;
 	if (ic->type == ND_SOLICIT || ic->type == ND_ADVERT)
 		return nd_in(ul, tl, m, now);
 	if (ic->type != ICMP6_ECHO_REQ || ic->code != 0 ||
