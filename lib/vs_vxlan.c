@@ -11,9 +11,10 @@
  *
  * A tunnel is IPv4 or IPv6 (vx->family). The IPv4 paths (encap(),
  * decap_fast()) are the ones the benchmark tunes; the IPv6 ones sit beside
- * them (encap6(), rx6()) and an IPv4 frame pays nothing for them: the
- * tunnel's tx op is chosen at creation, and an underlay frame reaches the
- * IPv6 branch only after the IPv4 fast path missed.
+ * them, encap6() here (inlined into the tunnel's tx as encap() is) and
+ * the IPv6 underlay in vs_vxlan6.c. An IPv4 frame pays nothing for them:
+ * the tunnel's tx op is chosen at creation, and an underlay frame reaches
+ * vs_vx_rx6() only after the IPv4 fast path missed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +41,7 @@
 #include "vs_mbuf.h"
 #include "vs_port_priv.h"
 #include "vs_vxlan.h"
+#include "vs_vxlan_priv.h"
 
 RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 #define VX_LOG(level, fmt, ...) \
@@ -47,164 +49,6 @@ RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 		##__VA_ARGS__)
 
 /* Outer headers: Ethernet, IPv4 without options, UDP, VXLAN. */
-#define VX_HDR_LEN \
-	(RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
-	 sizeof(struct rte_udp_hdr) + sizeof(struct rte_vxlan_hdr))
-/* Over IPv6: a 40-byte IPv6 header without extension headers, 70 bytes. */
-#define VX6_HDR_LEN \
-	(RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv6_hdr) + \
-	 sizeof(struct rte_udp_hdr) + sizeof(struct rte_vxlan_hdr))
-#define VX_FLAG_I RTE_BE32(0x08000000) /* RFC 7348: a valid VNI */
-#define NEIGH_VALID (1ull << 63)
-/* ARP and ND alike: ask every second until answered; refresh a minute
- * after the last word from the neighbour; forget it after three minutes of
- * silence. */
-#define ARP_RETRY_S 1
-#define ARP_REFRESH_S 60
-#define ARP_EXPIRE_S 180
-#define VX_TX_RETRIES 4
-#define VX_CTL_RING 256
-#define VX_MAX_BURST 512 /* the largest --burst (vs_fwd_priv.h) */
-
-/* The outer headers but the destination MAC: source MAC, EtherType. */
-#define VX_TMPL_LEN (VX_HDR_LEN - RTE_ETHER_ADDR_LEN)
-#define VX6_TMPL_LEN (VX6_HDR_LEN - RTE_ETHER_ADDR_LEN)
-
-/* ICMPv6 (RFC 4443) and its neighbour discovery (RFC 4861). */
-#define ICMP6_ECHO_REQ 128
-#define ICMP6_ECHO_REP 129
-#define ND_SOLICIT 135
-#define ND_ADVERT 136
-#define ND_OPT_SLLA 1 /* source link-layer address */
-#define ND_OPT_TLLA 2 /* target link-layer address */
-#define ND_NA_S RTE_BE32(0x40000000) /* solicited */
-#define ND_NA_O RTE_BE32(0x20000000) /* override */
-
-/*
- * A neighbour solicitation or advertisement without its options; packed,
- * as DPDK's headers are: it sits 2 bytes off a 4-byte boundary.
- */
-struct nd_msg {
-	uint8_t type;
-	uint8_t code;
-	rte_be16_t cksum;
-	rte_be32_t flags; /* an advertisement's R, S, O; 0 in a solicitation */
-	uint8_t target[16];
-} __rte_packed;
-
-/* The ICMPv6 header: type, code, checksum (and 4 bytes of the message). */
-struct icmp6_msg {
-	uint8_t type;
-	uint8_t code;
-	rte_be16_t cksum;
-	rte_be32_t data;
-} __rte_packed;
-
-/* What the switch sends: a message with its one link-layer address option. */
-#define ND_LEN (sizeof(struct nd_msg) + 8)
-
-struct vs_vx_neigh {
-	/*
-	 * The outer headers to this remote from the source MAC on, lengths
-	 * and checksums 0: written by vs_vxlan_attach() before any frame can
-	 * reach the remote (its MAC is not valid before that). IPv4 uses the
-	 * first VX_TMPL_LEN bytes.
-	 */
-	uint8_t tmpl[VX6_TMPL_LEN];
-	/*
-	 * IPv4: the outer IPv4 header's sum without its total length
-	 * (ip_sum_init()). IPv6: the outer UDP checksum's sum of what does
-	 * not change per frame (udp6_sum_init()).
-	 */
-	uint32_t ip_sum;
-	_Atomic uint64_t mac; /* MAC bytes in the low 48 bits | NEIGH_VALID */
-	_Atomic uint64_t seen; /* TSC of its last ARP or ND message */
-	uint64_t next_req; /* control thread */
-	_Atomic uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes, unresolved;
-	union vs_ipaddr ip; /* of the tunnel's family */
-} __rte_cache_aligned;
-
-struct vs_vxlan {
-	struct vs_port *port;
-	struct vs_port *via; /* an ethdev: never deleted */
-	uint32_t vni;
-	uint8_t family; /* AF_INET or AF_INET6: every address's */
-	bool has_gw;
-	union vs_ipaddr local, gw;
-	uint16_t dstport; /* host order */
-	uint8_t ttl;
-	bool attached;
-	uint16_t nb_remote;
-	struct vs_vx_neigh remote[VS_VXLAN_MAX_REMOTES];
-	struct vs_vx_neigh gwn; /* gw=: the next hop of every remote */
-};
-
-struct vs_tunlist {
-	uint16_t n;
-	struct vs_vxlan *t[];
-};
-
-/* clang-format off */
-#define UL_COUNTERS(_) \
-	_(rx_pkts) \
-	_(arp_requests) \
-	_(arp_replies_sent) \
-	_(arp_requests_sent) \
-	_(nd_solicitations) \
-	_(nd_advertisements_sent) \
-	_(nd_solicitations_sent) \
-	_(icmp_echo_replies) \
-	_(decap_pkts) \
-	_(bad_vni) \
-	_(bad_header) \
-	_(bad_csum) \
-	_(ext_header) \
-	_(nd_invalid) \
-	_(fragment) \
-	_(runt) \
-	_(unknown_remote) \
-	_(not_vtep)
-/* clang-format on */
-
-struct vs_underlay {
-	struct vs_port *via;
-	struct rte_ether_addr mac;
-	struct vs_tunlist *_Atomic tl;
-	struct rte_ring *ctl; /* the control thread's ARP and ND requests */
-#define UL_FIELD(n) _Atomic uint64_t n;
-	UL_COUNTERS(UL_FIELD)
-#undef UL_FIELD
-};
-
-enum ul_count {
-#define UL_ENUM(n) UL_##n,
-	UL_COUNTERS(UL_ENUM)
-#undef UL_ENUM
-		UL_MAX
-};
-
-static inline uint64_t
-mac_u64(const struct rte_ether_addr *a)
-{
-	uint64_t v = 0;
-
-	memcpy(&v, a, RTE_ETHER_ADDR_LEN);
-	return v;
-}
-
-static inline void
-u64_mac(uint64_t v, struct rte_ether_addr *a)
-{
-	memcpy(a, &v, RTE_ETHER_ADDR_LEN);
-}
-
-/* The neighbour whose MAC frames to remote @p r go to. */
-static inline struct vs_vx_neigh *
-next_hop(struct vs_vxlan *vx, struct vs_vx_neigh *r)
-{
-	return vx->has_gw ? &vx->gwn : r;
-}
-
 /* ---- egress: encapsulation ---- */
 
 /*
@@ -544,9 +388,9 @@ ip_eq(uint8_t family, const union vs_ipaddr *a, const void *b)
  * Note a neighbour's MAC from an ARP or ND message it sent: @p ip is an
  * address of @p family, 4 or 16 bytes.
  */
-static void
-neigh_learn(const struct vs_tunlist *tl, uint8_t family, const void *ip,
-	    const struct rte_ether_addr *mac, uint64_t now)
+void
+vs_vx_neigh_learn(const struct vs_tunlist *tl, uint8_t family, const void *ip,
+		  const struct rte_ether_addr *mac, uint64_t now)
 {
 	uint64_t v = mac_u64(mac) | NEIGH_VALID;
 	uint16_t i, r;
@@ -584,18 +428,6 @@ is_local(const struct vs_tunlist *tl, uint32_t ip)
 	return false;
 }
 
-static bool
-is_local6(const struct vs_tunlist *tl, const uint8_t *ip)
-{
-	uint16_t i;
-
-	for (i = 0; i < tl->n; i++)
-		if (tl->t[i]->family == AF_INET6 &&
-		    memcmp(tl->t[i]->local.v6, ip, 16) == 0)
-			return true;
-	return false;
-}
-
 /*
  * An ARP frame: learn the sender if it is a neighbour. 1: @p m became our
  * reply; 0: it was for us (a reply to our request); -1: not for us.
@@ -615,7 +447,7 @@ arp_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
 		return -1;
 	sip = a->arp_data.arp_sip;
 	tip = a->arp_data.arp_tip;
-	neigh_learn(tl, AF_INET, &sip, &a->arp_data.arp_sha, now);
+	vs_vx_neigh_learn(tl, AF_INET, &sip, &a->arp_data.arp_sha, now);
 	if (!is_local(tl, tip))
 		return -1;
 	if (a->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST))
@@ -813,332 +645,6 @@ decap_fast(struct rte_mbuf *m, const struct vx_hit *hit)
 	return true;
 }
 
-/* ---- the underlay over IPv6 ---- */
-
-/* What rx6() made of a frame, beside a UL_* counter to drop it under. */
-#define RX6_DECAP (-1) /* decapsulated for hit->vx */
-#define RX6_REPLY (-2) /* became a reply to send back */
-#define RX6_DONE (-3) /* for us, and nothing to answer: freed */
-
-/* struct vx_hit over IPv6. */
-struct vx_hit6 {
-	struct vs_vxlan *vx; /* NULL: nothing matched yet */
-	uint8_t dst[16], src[16];
-	rte_be32_t vni;
-	rte_be16_t dport;
-	uint16_t r;
-};
-
-/* The solicited-node multicast address of @p ip (RFC 4291 2.7.1). */
-static void
-solicited_node(const uint8_t *ip, uint8_t *out)
-{
-	static const uint8_t pfx[13] = { 0xff, 0x02, [11] = 0x01, [12] = 0xff };
-
-	memcpy(out, pfx, sizeof(pfx));
-	memcpy(out + 13, ip + 13, 3);
-}
-
-/* Which tunnel and remote a frame is for, or a UL_* counter. */
-static int
-vx_lookup6(const struct vs_tunlist *tl, const struct rte_ipv6_hdr *ip,
-	   const struct rte_udp_hdr *udp, const struct rte_vxlan_hdr *vh,
-	   struct vx_hit6 *hit)
-{
-	uint16_t dport = rte_be_to_cpu_16(udp->dst_port), i, r;
-	uint32_t vni = rte_be_to_cpu_32(vh->vx_vni) >> 8;
-	struct vs_vxlan *vx = NULL;
-
-	for (i = 0; i < tl->n && vx == NULL; i++)
-		if (tl->t[i]->family == AF_INET6 &&
-		    memcmp(tl->t[i]->local.v6, ip->dst_addr, 16) == 0 &&
-		    tl->t[i]->dstport == dport && tl->t[i]->vni == vni)
-			vx = tl->t[i];
-	if (vx == NULL)
-		return UL_bad_vni;
-	for (r = 0; r < vx->nb_remote; r++)
-		if (memcmp(vx->remote[r].ip.v6, ip->src_addr, 16) == 0)
-			break;
-	if (r == vx->nb_remote)
-		return UL_unknown_remote;
-	hit->vx = vx;
-	memcpy(hit->dst, ip->dst_addr, 16);
-	memcpy(hit->src, ip->src_addr, 16);
-	hit->vni = vh->vx_vni;
-	hit->dport = udp->dst_port;
-	hit->r = r;
-	return -1;
-}
-
-/*
- * An IPv6 UDP frame to a local address, its payload length checked
- * against the frame: decapsulated in place for tunnel @p hit->vx
- * (RX6_DECAP), its remote noted in hash.usr; else a UL_* counter. The
- * same checks as decap() over IPv4, and the UDP checksum: verified unless
- * zero (RFC 6935 lets a tunnel endpoint accept those; Linux does with
- * udp6zerocsumrx).
- */
-static int
-decap6(const struct vs_tunlist *tl, struct rte_mbuf *m, struct vx_hit6 *hit)
-{
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	struct rte_vxlan_hdr *vh = (struct rte_vxlan_hdr *)(udp + 1);
-	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
-	bool cached;
-	uint16_t dport, i;
-	int why;
-
-	if (rte_pktmbuf_data_len(m) <
-	    RTE_ETHER_HDR_LEN + sizeof(*ip) + sizeof(*udp))
-		return UL_bad_header;
-	dport = rte_be_to_cpu_16(udp->dst_port);
-	for (i = 0; i < tl->n; i++)
-		if (tl->t[i]->family == AF_INET6 &&
-		    memcmp(tl->t[i]->local.v6, ip->dst_addr, 16) == 0 &&
-		    tl->t[i]->dstport == dport)
-			break;
-	if (i == tl->n)
-		return UL_not_vtep;
-	if (rte_pktmbuf_data_len(m) < VX6_HDR_LEN ||
-	    plen < sizeof(*udp) + sizeof(*vh) ||
-	    rte_be_to_cpu_16(udp->dgram_len) != plen ||
-	    !(vh->vx_flags & VX_FLAG_I))
-		return UL_bad_header;
-	cached = hit->vx != NULL && hit->vni == vh->vx_vni &&
-		hit->dport == udp->dst_port &&
-		memcmp(hit->src, ip->src_addr, 16) == 0 &&
-		memcmp(hit->dst, ip->dst_addr, 16) == 0;
-	if (!cached) {
-		why = vx_lookup6(tl, ip, udp, vh, hit);
-		if (why >= 0)
-			return why;
-	}
-	if (udp->dgram_cksum != 0 &&
-	    rte_ipv6_udptcp_cksum_mbuf_verify(
-		    m, ip, RTE_ETHER_HDR_LEN + sizeof(*ip)) != 0)
-		return UL_bad_csum;
-	if (plen - sizeof(*udp) - sizeof(*vh) < RTE_ETHER_HDR_LEN)
-		return UL_runt; /* the inner frame has no Ethernet header */
-	if (rte_pktmbuf_pkt_len(m) != RTE_ETHER_HDR_LEN + sizeof(*ip) + plen)
-		rte_pktmbuf_trim(m,
-				 rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN -
-					 sizeof(*ip) - plen);
-	rte_pktmbuf_adj(m, VX6_HDR_LEN);
-	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
-	m->packet_type = 0;
-	m->hash.usr = hit->r + 1;
-	return RX6_DECAP;
-}
-
-/*
- * Fill @p m, from its IPv6 header on, with a neighbour advertisement for
- * local address @p target to @p dst (RFC 4861 4.4, 7.2.4): the S and O
- * flags (S clear to all-nodes, the answer to duplicate address
- * detection), the target link-layer address option, hop limit 255.
- * Also used for the solicitations the switch sends (nd_request()).
- */
-static void
-nd_fill(struct vs_underlay *ul, struct rte_ipv6_hdr *ip, uint8_t type,
-	const uint8_t *src, const uint8_t *dst, const uint8_t *target,
-	uint32_t flags)
-{
-	struct nd_msg *ns = (struct nd_msg *)(ip + 1);
-	uint8_t *opt = (uint8_t *)(ns + 1);
-	uint8_t t[16];
-
-	memcpy(t, target, 16); /* may be where the target goes */
-	ip->vtc_flow = RTE_BE32(6u << 28);
-	ip->payload_len = rte_cpu_to_be_16(ND_LEN);
-	ip->proto = IPPROTO_ICMPV6;
-	ip->hop_limits = 255;
-	memmove(ip->src_addr, src, 16);
-	memmove(ip->dst_addr, dst, 16);
-	ns->type = type;
-	ns->code = 0;
-	ns->flags = flags;
-	memcpy(ns->target, t, 16);
-	opt[0] = type == ND_SOLICIT ? ND_OPT_SLLA : ND_OPT_TLLA;
-	opt[1] = 1; /* in units of 8 bytes */
-	memcpy(opt + 2, &ul->mac, RTE_ETHER_ADDR_LEN);
-	ns->cksum = 0;
-	ns->cksum = rte_ipv6_udptcp_cksum(ip, ns);
-}
-
-/*
- * A neighbour solicitation or advertisement (RFC 4861 7.1: discarded if
- * its hop limit is not 255, its code not 0, it is short, its checksum
- * wrong, its target multicast or an option malformed): learn the sender
- * if it is a remote or the gw; answer a solicitation for a local address
- * in place (RX6_REPLY).
- */
-static int
-nd_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
-      uint64_t now)
-{
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
-	struct nd_msg *ns = (struct nd_msg *)(ip + 1);
-	uint32_t plen = rte_be_to_cpu_16(ip->payload_len), off, olen;
-	const struct rte_ether_addr *lla = NULL;
-	uint8_t *target = ns->target, sn[16], dst[16], src[16];
-	bool solicit = ns->type == ND_SOLICIT, dad;
-	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 0x01 };
-	static const uint8_t unspecified[16];
-
-	if (ip->hop_limits != 255 || ns->code != 0 || plen < sizeof(*ns) ||
-	    target[0] == 0xff || rte_ipv6_udptcp_cksum_verify(ip, ns) != 0)
-		return UL_nd_invalid;
-	for (off = sizeof(*ns); off + 2 <= plen; off += olen) {
-		const uint8_t *opt = (const uint8_t *)ns + off;
-
-		olen = opt[1] * 8;
-		if (olen == 0 || off + olen > plen)
-			return UL_nd_invalid;
-		if (opt[0] == (solicit ? ND_OPT_SLLA : ND_OPT_TLLA))
-			lla = (const struct rte_ether_addr *)(opt + 2);
-	}
-	if (!solicit) {
-		/* RFC 4861 7.1.2: S is clear in an advertisement to a group. */
-		if (ip->dst_addr[0] == 0xff && (ns->flags & ND_NA_S))
-			return UL_nd_invalid;
-		if (lla != NULL)
-			neigh_learn(tl, AF_INET6, target, lla, now);
-		return is_local6(tl, ip->dst_addr) ? RX6_DONE : UL_not_vtep;
-	}
-	/* RFC 4861 7.1.1: duplicate address detection asks from ::. */
-	dad = memcmp(ip->src_addr, unspecified, 16) == 0;
-	solicited_node(target, sn);
-	if (dad && (lla != NULL || memcmp(ip->dst_addr, sn, 16) != 0))
-		return UL_nd_invalid;
-	if (!dad && lla != NULL)
-		neigh_learn(tl, AF_INET6, ip->src_addr, lla, now);
-	if (!is_local6(tl, target) ||
-	    (memcmp(ip->dst_addr, sn, 16) != 0 &&
-	     memcmp(ip->dst_addr, target, 16) != 0))
-		return UL_not_vtep;
-	atomic_fetch_add_explicit(&ul->nd_solicitations, 1,
-				  memory_order_relaxed);
-	/* The solicitation becomes the advertisement, in place. */
-	off = RTE_ETHER_HDR_LEN + sizeof(*ip) + ND_LEN;
-	if (rte_pktmbuf_pkt_len(m) > off)
-		rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - off);
-	else if (rte_pktmbuf_pkt_len(m) < off &&
-		 rte_pktmbuf_append(m, off - rte_pktmbuf_pkt_len(m)) == NULL)
-		return UL_not_vtep; /* no tailroom: cannot be, counted */
-	memcpy(src, target, 16);
-	if (dad) {
-		memcpy(dst, all_nodes, 16);
-		memset(&eth->dst_addr, 0, RTE_ETHER_ADDR_LEN);
-		eth->dst_addr.addr_bytes[0] = 0x33;
-		eth->dst_addr.addr_bytes[1] = 0x33;
-		eth->dst_addr.addr_bytes[5] = 0x01;
-	} else {
-		memcpy(dst, ip->src_addr, 16);
-		eth->dst_addr = eth->src_addr;
-	}
-	eth->src_addr = ul->mac;
-	nd_fill(ul, ip, ND_ADVERT, src, dst, src,
-		dad ? ND_NA_O : ND_NA_S | ND_NA_O);
-	atomic_fetch_add_explicit(&ul->nd_advertisements_sent, 1,
-				  memory_order_relaxed);
-	return RX6_REPLY;
-}
-
-/* ICMPv6 to a local address or a group: neighbour discovery, echo. */
-static int
-icmp6_in(struct vs_underlay *ul, const struct vs_tunlist *tl,
-	 struct rte_mbuf *m, uint64_t now)
-{
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
-	struct icmp6_msg *ic = (struct icmp6_msg *)(ip + 1);
-	uint32_t plen = rte_be_to_cpu_16(ip->payload_len);
-	uint8_t t[16];
-
-	if (plen < sizeof(*ic))
-		return UL_bad_header;
-	/* Answered in place: one segment, this frame's own (as over IPv4). */
-	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip) + plen ||
-	    rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m))
-		return UL_not_vtep;
-	if (ic->type == ND_SOLICIT || ic->type == ND_ADVERT)
-		return nd_in(ul, tl, m, now);
-	if (ic->type != ICMP6_ECHO_REQ || ic->code != 0 ||
-	    ip->dst_addr[0] == 0xff)
-		return UL_not_vtep;
-	if (rte_ipv6_udptcp_cksum_verify(ip, ic) != 0)
-		return UL_bad_csum;
-	rte_pktmbuf_trim(m,
-			 rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN -
-				 sizeof(*ip) - plen);
-	ic->type = ICMP6_ECHO_REP;
-	memcpy(t, ip->src_addr, 16);
-	memcpy(ip->src_addr, ip->dst_addr, 16);
-	memcpy(ip->dst_addr, t, 16);
-	ip->hop_limits = 64;
-	ic->cksum = 0;
-	ic->cksum = rte_ipv6_udptcp_cksum(ip, ic);
-	eth->dst_addr = eth->src_addr;
-	eth->src_addr = ul->mac;
-	atomic_fetch_add_explicit(&ul->icmp_echo_replies, 1,
-				  memory_order_relaxed);
-	return RX6_REPLY;
-}
-
-/*
- * An IPv6 frame on the underlay: RX6_DECAP, RX6_REPLY, RX6_DONE, or a
- * UL_* counter to drop it under. Extension headers are not parsed: a
- * fragment header counts as a fragment (as over IPv4), any other as
- * ext_header (RFC 8200 4: the IANA list of extension headers). Not inlined:
- * vs_vxlan_rx()'s loop stays the size it was for IPv4 (the IPv6 code
- * inlined there grew it by 3 KB).
- */
-static __rte_noinline int
-rx6(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
-    uint64_t now, struct vx_hit6 *hit)
-{
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)(eth + 1);
-
-	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip) ||
-	    (ip->vtc_flow & RTE_BE32(0xf0000000)) != RTE_BE32(0x60000000))
-		return UL_not_vtep;
-	if (ip->dst_addr[0] == 0xff) {
-		/* A group: only neighbour discovery can be for us. */
-		if (ip->proto != IPPROTO_ICMPV6)
-			return UL_not_vtep;
-	} else if (!is_local6(tl, ip->dst_addr)) {
-		return UL_not_vtep;
-	}
-	if (RTE_ETHER_HDR_LEN + sizeof(*ip) +
-		    rte_be_to_cpu_16(ip->payload_len) >
-	    rte_pktmbuf_pkt_len(m))
-		return UL_bad_header; /* truncated */
-	switch (ip->proto) {
-	case IPPROTO_UDP:
-		return decap6(tl, m, hit);
-	case IPPROTO_ICMPV6:
-		return icmp6_in(ul, tl, m, now);
-	case IPPROTO_FRAGMENT:
-		return UL_fragment;
-	case IPPROTO_HOPOPTS:
-	case IPPROTO_ROUTING:
-	case IPPROTO_DSTOPTS:
-	case IPPROTO_AH:
-	case IPPROTO_ESP:
-	case IPPROTO_MH:
-	case 139: /* HIP */
-	case 140: /* Shim6 */
-	case 253: /* experiments, RFC 3692 */
-	case 254:
-		return UL_ext_header;
-	default:
-		return UL_not_vtep;
-	}
-}
-
 static inline void
 remote_rx(struct vs_vx_neigh *nb, uint64_t n, uint64_t bytes)
 {
@@ -1195,7 +701,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			}
 		}
 		if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
-			why = rx6(ul, tl, m, now, &hit6);
+			why = vs_vx_rx6(ul, tl, m, now, &hit6);
 			if (why == RX6_REPLY) {
 				reply[nr++] = m;
 				continue;
@@ -1377,25 +883,6 @@ ip_sum_init(const struct vs_vxlan *vx, uint32_t remote)
 	return rte_raw_cksum(&ip, sizeof(ip));
 }
 
-/*
- * The sum of the outer UDP checksum's words that never change for an IPv6
- * remote: the pseudo-header's addresses and next header, the destination
- * port, the VXLAN header (encap6() adds the lengths, the source port and
- * the inner frame).
- */
-static uint32_t
-udp6_sum_init(const struct vs_vxlan *vx, const union vs_ipaddr *remote)
-{
-	struct rte_vxlan_hdr vh = {
-		.vx_flags = VX_FLAG_I,
-		.vx_vni = rte_cpu_to_be_32(vx->vni << 8),
-	};
-
-	return (uint32_t)rte_raw_cksum(vx->local.v6, 16) +
-		rte_raw_cksum(remote->v6, 16) + rte_cpu_to_be_16(IPPROTO_UDP) +
-		rte_cpu_to_be_16(vx->dstport) + rte_raw_cksum(&vh, sizeof(vh));
-}
-
 /* The outer headers' template of every remote (struct vs_vx_neigh). */
 static void
 tmpl_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
@@ -1427,38 +914,6 @@ tmpl_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
 	t.src = *smac;
 	for (i = 0; i < vx->nb_remote; i++) {
 		t.ip.dst_addr = vx->remote[i].ip.v4;
-		memcpy(vx->remote[i].tmpl, &t, sizeof(t));
-	}
-}
-
-/* tmpl_build() over IPv6: no extension header, traffic class 0. */
-static void
-tmpl6_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
-{
-	struct {
-		struct rte_ether_addr src;
-		rte_be16_t type;
-		struct rte_ipv6_hdr ip;
-		struct rte_udp_hdr udp;
-		struct rte_vxlan_hdr vh;
-	} __rte_packed __rte_aligned(2) t = {
-		.type = RTE_BE16(RTE_ETHER_TYPE_IPV6),
-		.ip = {
-			.vtc_flow = RTE_BE32(6u << 28), /* + the flow label */
-			.proto = IPPROTO_UDP,
-			.hop_limits = vx->ttl,
-		},
-		.udp = { .dst_port = rte_cpu_to_be_16(vx->dstport) },
-		.vh = { .vx_flags = VX_FLAG_I,
-			.vx_vni = rte_cpu_to_be_32(vx->vni << 8) },
-	};
-	uint16_t i;
-
-	RTE_BUILD_BUG_ON(sizeof(t) != VX6_TMPL_LEN);
-	t.src = *smac;
-	memcpy(t.ip.src_addr, vx->local.v6, 16);
-	for (i = 0; i < vx->nb_remote; i++) {
-		memcpy(t.ip.dst_addr, vx->remote[i].ip.v6, 16);
 		memcpy(vx->remote[i].tmpl, &t, sizeof(t));
 	}
 }
@@ -1509,8 +964,9 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 	vx->nb_remote = xc->nb_remote;
 	for (i = 0; i < xc->nb_remote; i++) {
 		vx->remote[i].ip = xc->remote[i];
-		vx->remote[i].ip_sum = v6 ? udp6_sum_init(vx, &xc->remote[i])
-					  : ip_sum_init(vx, xc->remote[i].v4);
+		vx->remote[i].ip_sum = v6
+			? vs_vx_udp6_sum_init(vx, &xc->remote[i])
+			: ip_sum_init(vx, xc->remote[i].v4);
 	}
 	vx->gwn.ip = xc->gw;
 	p->nb_rxq = 0;
@@ -1589,7 +1045,7 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 		}
 		atomic_init(&ul->tl, tl);
 		if (vx->family == AF_INET6)
-			tmpl6_build(vx, &ul->mac);
+			vs_vx_tmpl6_build(vx, &ul->mac);
 		else
 			tmpl_build(vx, &ul->mac);
 		vx->attached = true;
@@ -1600,7 +1056,7 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 		return 0;
 	}
 	if (vx->family == AF_INET6)
-		tmpl6_build(vx, &ul->mac);
+		vs_vx_tmpl6_build(vx, &ul->mac);
 	else
 		tmpl_build(vx, &ul->mac);
 	vx->attached = true;
@@ -1685,46 +1141,6 @@ arp_request(struct vs_underlay *ul, uint32_t sip, uint32_t tip)
 	return true;
 }
 
-/*
- * arp_request() over IPv6: a neighbour solicitation for @p tip from @p sip
- * to its solicited-node group (RFC 4861 7.2.2), with the source
- * link-layer address option, queued for the lcore that sends on @p ul.
- */
-static bool
-nd_request(struct vs_underlay *ul, const uint8_t *sip, const uint8_t *tip)
-{
-	struct rte_mbuf *m =
-		rte_pktmbuf_alloc(vs_mbuf_pool(ul->via->socket_id));
-	uint32_t len = RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv6_hdr) + ND_LEN;
-	struct rte_ether_hdr *eth;
-	uint8_t sn[16];
-
-	if (m == NULL)
-		return false;
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, len);
-	if (eth == NULL) {
-		rte_pktmbuf_free(m);
-		return false;
-	}
-	memset(eth, 0, len);
-	/* 33:33 and the group's last 32 bits (RFC 2464 7). */
-	solicited_node(tip, sn);
-	eth->dst_addr.addr_bytes[0] = 0x33;
-	eth->dst_addr.addr_bytes[1] = 0x33;
-	memcpy(&eth->dst_addr.addr_bytes[2], sn + 12, 4);
-	eth->src_addr = ul->mac;
-	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV6);
-	nd_fill(ul, (struct rte_ipv6_hdr *)(eth + 1), ND_SOLICIT, sip, sn, tip,
-		0);
-	if (rte_ring_enqueue(ul->ctl, m) != 0) {
-		rte_pktmbuf_free(m);
-		return false;
-	}
-	atomic_fetch_add_explicit(&ul->nd_solicitations_sent, 1,
-				  memory_order_relaxed);
-	return true;
-}
-
 /* Resolve (or refresh) neighbour @p nb of @p vx; true if a request went. */
 static bool
 neigh_tick(struct vs_vxlan *vx, struct vs_vx_neigh *nb, uint64_t now)
@@ -1743,7 +1159,7 @@ neigh_tick(struct vs_vxlan *vx, struct vs_vx_neigh *nb, uint64_t now)
 	}
 	nb->next_req = now + ARP_RETRY_S * hz;
 	if (vx->family == AF_INET6)
-		return nd_request(ul, vx->local.v6, nb->ip.v6);
+		return vs_vx_nd_request(ul, vx->local.v6, nb->ip.v6);
 	return arp_request(ul, vx->local.v4, nb->ip.v4);
 }
 
