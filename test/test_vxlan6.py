@@ -112,27 +112,27 @@ def csum(b):
     return s
 
 
-def check_outer(f):
+def check_outer(f, dst=UL2, vni=VNI, hlim=64, dport=PORT):
     """@f, a VXLAN frame from the switch, as an IPv6 VTEP must send it
     (AssertionError otherwise): Ethernet MAC_A -> MAC_B, IPv6 version 6,
-    traffic class 0, a flow label, no extension header, hop limit 64,
-    UL1 -> UL2, payload length consistent; UDP to 4789 from 49152..65535,
-    length consistent, checksum non-zero and right; VXLAN flags 0x08, VNI
-    42. Returns the inner frame."""
+    traffic class 0, a flow label, no extension header, hop limit @hlim,
+    UL1 -> @dst, payload length consistent; UDP to @dport from
+    49152..65535, length consistent, checksum non-zero and right; VXLAN
+    flags 0x08, @vni. Returns the inner frame."""
     what = "VXLAN frame %s" % f[:90].hex()
     e = Ether(f)
     assert (e.src, e.dst, e.type) == (MAC_A, MAC_B, 0x86dd), what
-    vtc, plen, nh, hlim = struct.unpack("!IHBB", f[14:22])
+    vtc, plen, nh, hl = struct.unpack("!IHBB", f[14:22])
     assert vtc >> 28 == 6 and (vtc >> 20) & 0xff == 0, what
     assert vtc & 0xfffff != 0, "flow label: " + what
-    assert (nh, hlim, plen) == (17, 64, len(f) - 54), what
-    assert e[IPv6].src == UL1 and e[IPv6].dst == UL2, what
-    sport, dport, ulen, ucsum = struct.unpack("!HHHH", f[54:62])
-    assert dport == PORT and 49152 <= sport and ulen == plen, what
+    assert (nh, hl, plen) == (17, hlim, len(f) - 54), what
+    assert e[IPv6].src == UL1 and e[IPv6].dst == dst, what
+    sport, dp, ulen, ucsum = struct.unpack("!HHHH", f[54:62])
+    assert dp == dport and 49152 <= sport and ulen == plen, what
     assert ucsum != 0, what
     pseudo = f[22:54] + struct.pack("!IxxxB", plen, 17)
     assert csum(pseudo + f[54:]) == 0xffff, "UDP checksum: " + what
-    assert f[62:70] == struct.pack("!B3xI", 0x08, VNI << 8), what
+    assert f[62:70] == struct.pack("!B3xI", 0x08, vni << 8), what
     return f[70:]
 
 
@@ -518,9 +518,12 @@ def test_port_add_mixed_family_refused(lab):
 
 
 def test_config_save_reloads(lab):
-    """An IPv6 tunnel added at run time (two remotes, gw, ttl, dstport)
-    is saved by config/save with its IPv6 addresses, and a switch started
-    with the saved file (via renamed to its own port) runs it as saved."""
+    """An IPv6 tunnel added at run time (two remotes off the link behind
+    gw=, ttl, dstport) resolves the gw by a solicitation and sends a
+    broadcast from the guest to each remote at the gw's MAC with hop limit
+    9 and port 4790; config/save writes it with its IPv6 addresses, and a
+    switch started with the saved file (via renamed to its own port) runs
+    it as saved."""
     cap = BigSniffer(lab.wd, lab.ns_l, lab.vb, "gw", "in")
     lab.ctl("port/add", "vxlan", "vx43",
             "vni=43,local=%s,remote=fd00:99::3+fd00:99::4,via=net_af_packet0,"
@@ -533,12 +536,28 @@ def test_config_save_reloads(lab):
         # The gw answers for both remotes.
         wait_for(lambda: lab.tunnel("vx43")["gw_mac"] == MAC_B, T,
                  interval=0.1, what="gw resolved")
+        bcast = bytes(Ether(src=MAC_G, dst="ff:ff:ff:ff:ff:ff",
+                            type=0x88b5) / Raw(b"vx43 " * 20))
+        bpath = lab.wd.file("bcast.bin")
+        write_frames(bpath, [bcast])
+        lab.nsx(lab.ns_g, PYTHON, "-c", SENDER, bpath, lab.tap, "0",
+                timeout=T)
+        wait_for(lambda: all(r["tx_pkts"] >= 1 for r in
+                             lab.tunnel("vx43")["remotes"]), T,
+                 interval=0.1, what="the broadcast to both remotes")
         lab.ctl("config/save", path)
     finally:
         lab.ctl("port/del", "vx43")
         frames = stop(cap)
     # It asked for the gw: a solicitation with hop limit 255 to the gw's
     # solicited-node group, with the source link-layer address option.
+    for far in ("fd00:99::3", "fd00:99::4"):
+        vx = [f for f in frames if len(f) > 70 and f[12:14] == b"\x86\xdd"
+              and Ether(f)[IPv6].dst == far]
+        # (Floods from elsewhere may have gone along: the guest's and the
+        # namespace's own multicast.)
+        assert bcast in [check_outer(f, dst=far, vni=43, hlim=9,
+                                     dport=4790) for f in vx], far
     ns = [Ether(f) for f in frames if ICMPv6ND_NS in Ether(f)]
     assert ns, [Ether(f).summary() for f in frames]
     for e in ns:
