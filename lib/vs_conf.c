@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <grp.h>
 #include <pwd.h>
 
@@ -553,16 +554,56 @@ add_port(struct vs_conf *conf, const struct vs_port_conf *pc, char *err,
 	return 0;
 }
 
-/* A dotted-quad IPv4 address, unicast, not 0.0.0.0. */
-static int
-parse_ipv4(const char *s, uint32_t *out)
+const char *
+vs_ipaddr_str(int family, const union vs_ipaddr *a, char *buf)
 {
-	struct in_addr a;
+	if ((family != AF_INET && family != AF_INET6) ||
+	    inet_ntop(family, a, buf, VS_ADDR_LEN) == NULL)
+		strcpy(buf, "?");
+	return buf;
+}
 
-	if (inet_pton(AF_INET, s, &a) != 1 || a.s_addr == 0 ||
-	    (ntohl(a.s_addr) >> 28) >= 14 /* multicast, reserved */)
+/*
+ * A unicast address of a tunnel: IPv4 (not 0.0.0.0, multicast or
+ * reserved) or IPv6 (not ::, ::1, multicast or IPv4-mapped). Its family
+ * in @p family; -EINVAL if it is none.
+ */
+static int
+parse_tunnel_ip(const char *s, uint8_t *family, union vs_ipaddr *out)
+{
+	union vs_ipaddr a;
+	struct in6_addr a6;
+
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, s, &a.v4) == 1) {
+		if (a.v4 == 0 || (ntohl(a.v4) >> 28) >= 14)
+			return -EINVAL;
+		*family = AF_INET;
+	} else if (inet_pton(AF_INET6, s, &a6) == 1) {
+		if (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_LOOPBACK(&a6) ||
+		    IN6_IS_ADDR_MULTICAST(&a6) || IN6_IS_ADDR_V4MAPPED(&a6))
+			return -EINVAL;
+		memcpy(a.v6, &a6, sizeof(a.v6));
+		*family = AF_INET6;
+	} else {
 		return -EINVAL;
-	*out = a.s_addr;
+	}
+	*out = a;
+	return 0;
+}
+
+/* The family of a tunnel's address @p key: the tunnel's, if it had one. */
+static int
+same_family(struct vs_vxlan_conf *xc, uint8_t family, const char *key,
+	    const char *val, const char *where, char *err, size_t errlen)
+{
+	if (xc->family != 0 && xc->family != family)
+		return fail(
+			err, errlen,
+			"%s%s '%s' is %s but an address before it is %s: local, remote and gw must be all IPv4 or all IPv6",
+			where, key, val, family == AF_INET ? "IPv4" : "IPv6",
+			family == AF_INET ? "IPv6" : "IPv4");
+	xc->family = family;
 	return 0;
 }
 
@@ -571,6 +612,7 @@ static int
 vxlan_key(struct vs_vxlan_conf *xc, const char *key, const char *val,
 	  const char *where, char *err, size_t errlen)
 {
+	uint8_t family;
 	uint32_t v;
 
 	if (strcmp(key, "vni") == 0) {
@@ -579,13 +621,16 @@ vxlan_key(struct vs_vxlan_conf *xc, const char *key, const char *val,
 				    where, val, (1u << 24) - 1);
 		xc->vni = v;
 	} else if (strcmp(key, "local") == 0 || strcmp(key, "gw") == 0) {
-		if (parse_ipv4(val, key[0] == 'l' ? &xc->local : &xc->gw) < 0)
+		if (parse_tunnel_ip(val, &family,
+				    key[0] == 'l' ? &xc->local : &xc->gw) < 0)
 			return fail(
 				err, errlen,
-				"%sinvalid %s '%s' (a unicast IPv4 address)",
+				"%sinvalid %s '%s' (a unicast IPv4 or IPv6 address)",
 				where, key, val);
+		return same_family(xc, family, key, val, where, err, errlen);
 	} else if (strcmp(key, "remote") == 0) {
-		char buf[VS_VXLAN_MAX_REMOTES * 16 + 1], *tok, *save = NULL;
+		char buf[VS_VXLAN_MAX_REMOTES * VS_ADDR_LEN + 1], *tok,
+			*save = NULL;
 
 		xc->nb_remote = 0;
 		if (strlen(val) >= sizeof(buf) || *val == '\0' ||
@@ -595,13 +640,18 @@ vxlan_key(struct vs_vxlan_conf *xc, const char *key, const char *val,
 		strcpy(buf, val);
 		for (tok = strtok_r(buf, "+", &save); tok;
 		     tok = strtok_r(NULL, "+", &save)) {
-			uint32_t ip, i;
+			union vs_ipaddr ip;
+			uint32_t i;
 
 			if (xc->nb_remote >= VS_VXLAN_MAX_REMOTES ||
-			    parse_ipv4(tok, &ip) < 0)
+			    parse_tunnel_ip(tok, &family, &ip) < 0)
 				goto bad_remote;
+			if (same_family(xc, family, key, tok, where, err,
+					errlen) < 0)
+				return -EINVAL;
 			for (i = 0; i < xc->nb_remote; i++)
-				if (xc->remote[i] == ip)
+				if (memcmp(&xc->remote[i], &ip, sizeof(ip)) ==
+				    0)
 					goto bad_remote;
 			xc->remote[xc->nb_remote++] = ip;
 		}
@@ -628,7 +678,7 @@ vxlan_key(struct vs_vxlan_conf *xc, const char *key, const char *val,
 bad_remote:
 	return fail(
 		err, errlen,
-		"%sinvalid remote '%s' (up to %d distinct unicast IPv4 addresses joined by '+')",
+		"%sinvalid remote '%s' (up to %d distinct unicast IPv4 or IPv6 addresses joined by '+')",
 		where, val, VS_VXLAN_MAX_REMOTES);
 }
 
@@ -638,7 +688,7 @@ vxlan_check(const struct vs_vxlan_conf *xc, const char *where, char *err,
 {
 	uint16_t i;
 
-	if (xc->local == 0)
+	if (vs_ipaddr_is_zero(&xc->local))
 		return fail(err, errlen, "%smissing local=IP", where);
 	if (xc->nb_remote == 0)
 		return fail(err, errlen, "%smissing remote=IP[+IP...]", where);
@@ -646,7 +696,7 @@ vxlan_check(const struct vs_vxlan_conf *xc, const char *where, char *err,
 		return fail(err, errlen, "%smissing via=PORT (the underlay)",
 			    where);
 	for (i = 0; i < xc->nb_remote; i++)
-		if (xc->remote[i] == xc->local)
+		if (memcmp(&xc->remote[i], &xc->local, sizeof(xc->local)) == 0)
 			return fail(err, errlen,
 				    "%sa remote is the local address", where);
 	return vs_conf_port_keys_check(&xc->keys, where, err, errlen);
@@ -1281,7 +1331,8 @@ vs_conf_usage(const char *prog)
 	       "                          allowed-macs=MAC[+MAC...], flood-pps=N\n"
 	       "  --vxlan NAME,vni=N,local=IP,remote=IP[+IP...],via=PORT[,dstport=N]\n"
 	       "          [,ttl=N][,gw=IP][,KEY=VAL...]\n"
-	       "                          VXLAN tunnel port over the ethdev via\n"
+	       "                          VXLAN tunnel port over the ethdev via; the\n"
+	       "                          addresses all IPv4 or all IPv6\n"
 	       "  --config FILE           INI file with the same settings (see config/)\n"
 	       "  --ctl PATH              control socket path\n"
 	       "  --metrics [ADDR:]PORT   Prometheus metrics over HTTP at /metrics\n"

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <limits.h>
+#include <string.h>
 
 #define VS_MAX_VHOST_CONF 256
 #define VS_NAME_LEN 32
@@ -79,20 +80,47 @@ struct vs_port_conf {
 #define VS_MAX_VXLAN_CONF 64
 
 /**
+ * An underlay address of a tunnel, of its tunnel's family (struct
+ * vs_vxlan_conf's family), in network byte order. An IPv4 address fills
+ * v4 and leaves the other 12 bytes zero, so that two addresses of one
+ * family compare with memcmp().
+ */
+union vs_ipaddr {
+	uint32_t v4;
+	uint8_t v6[16];
+};
+
+/** True if @p a is all zero: no address. */
+static inline bool
+vs_ipaddr_is_zero(const union vs_ipaddr *a)
+{
+	static const union vs_ipaddr zero;
+
+	return memcmp(a, &zero, sizeof(*a)) == 0;
+}
+
+/**
+ * @p a of @p family (AF_INET or AF_INET6) as text in @p buf
+ * (VS_ADDR_LEN bytes). @return @p buf ("?" for another family).
+ */
+const char *vs_ipaddr_str(int family, const union vs_ipaddr *a, char *buf);
+
+/**
  * One --vxlan NAME,vni=N,local=IP,remote=IP[+IP...],via=PORT[,dstport=N]
- * [,ttl=N][,gw=IP][,KEY=VAL...] or [vxlan.NAME] section. Addresses in
- * network byte order.
+ * [,ttl=N][,gw=IP][,KEY=VAL...] or [vxlan.NAME] section. The addresses are
+ * all IPv4 or all IPv6 (@p family).
  */
 struct vs_vxlan_conf {
 	char name[VS_NAME_LEN];
 	uint32_t vni;
-	uint32_t local;
-	uint32_t gw; /**< 0: remotes are on the underlay's subnet */
+	uint8_t family; /**< AF_INET or AF_INET6; 0 before an address */
+	union vs_ipaddr local;
+	union vs_ipaddr gw; /**< zero: remotes are on the underlay's subnet */
 	uint16_t nb_remote;
-	uint32_t remote[VS_VXLAN_MAX_REMOTES];
+	union vs_ipaddr remote[VS_VXLAN_MAX_REMOTES];
 	char via[VS_NAME_LEN]; /**< the underlay ethdev: name or id */
 	uint16_t dstport; /**< host order; 4789 */
-	uint8_t ttl;
+	uint8_t ttl; /**< IPv4 TTL or IPv6 hop limit */
 	struct vs_port_keys keys;
 };
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* MAC table commands: fdb/show, fdb/add, fdb/del, fdb/flush, fdb/aging. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,10 +31,9 @@ entry_json(const struct vs_fdb_entry_info *e, void *arg)
 					e->is_static ? "static" : "learned",
 					"age", e->age_s));
 	if (e->remote) {
-		uint32_t ip = vs_vxlan_remote_ip(p, e->remote);
-		char b[INET_ADDRSTRLEN] = "?";
+		char b[VS_ADDR_LEN];
 
-		inet_ntop(AF_INET, &ip, b, sizeof(b));
+		vs_vxlan_remote_str(p, e->remote, b);
 		json_object_set_new(
 			json_array_get(arg, json_array_size(arg) - 1), "remote",
 			json_string(b));

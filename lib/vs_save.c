@@ -6,7 +6,6 @@
  * port and key by key, so a port whose settings did not change is not
  * touched: its MAC entries, its rx queues' lcores and its traffic stay.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -270,28 +269,23 @@ put_busyloop(FILE *f, const struct vs_port *p, uint32_t def)
 	return n;
 }
 
-static const char *
-ip_str(uint32_t ip, char *buf)
-{
-	return inet_ntop(AF_INET, &ip, buf, INET_ADDRSTRLEN);
-}
-
 static void
 put_vxlan(FILE *f, const struct vs_port *p)
 {
 	struct vs_vxlan_conf xc;
-	char b[INET_ADDRSTRLEN];
+	char b[VS_ADDR_LEN];
 	uint16_t i;
 
 	vs_vxlan_conf_get(p, &xc);
 	fprintf(f, "[vxlan.%s]\nvni = %u\nlocal = %s\nremote = ", p->name,
-		xc.vni, ip_str(xc.local, b));
+		xc.vni, vs_ipaddr_str(xc.family, &xc.local, b));
 	for (i = 0; i < xc.nb_remote; i++)
-		fprintf(f, "%s%s", i ? "+" : "", ip_str(xc.remote[i], b));
+		fprintf(f, "%s%s", i ? "+" : "",
+			vs_ipaddr_str(xc.family, &xc.remote[i], b));
 	fprintf(f, "\nvia = %s\ndstport = %u\nttl = %u\n", xc.via, xc.dstport,
 		xc.ttl);
-	if (xc.gw)
-		fprintf(f, "gw = %s\n", ip_str(xc.gw, b));
+	if (!vs_ipaddr_is_zero(&xc.gw))
+		fprintf(f, "gw = %s\n", vs_ipaddr_str(xc.family, &xc.gw, b));
 }
 
 struct statics {
@@ -732,9 +726,11 @@ vxlan_same(const struct vs_port *p, const struct vs_vxlan_conf *xc)
 
 	if (vs_vxlan_conf_get(p, &cur) < 0)
 		return false;
-	return cur.vni == xc->vni && cur.local == xc->local &&
-		cur.gw == xc->gw && cur.dstport == xc->dstport &&
-		cur.ttl == xc->ttl && cur.nb_remote == xc->nb_remote &&
+	return cur.vni == xc->vni && cur.family == xc->family &&
+		memcmp(&cur.local, &xc->local, sizeof(cur.local)) == 0 &&
+		memcmp(&cur.gw, &xc->gw, sizeof(cur.gw)) == 0 &&
+		cur.dstport == xc->dstport && cur.ttl == xc->ttl &&
+		cur.nb_remote == xc->nb_remote &&
 		memcmp(cur.remote, xc->remote,
 		       xc->nb_remote * sizeof(xc->remote[0])) == 0 &&
 		vs_port_lookup(cur.via) == vs_port_lookup(xc->via);

@@ -5,8 +5,16 @@
  * Datapath state is read without locks: an underlay's list of tunnels is
  * rebuilt whole and published (RCU), a neighbour's MAC is one 64-bit
  * atomic (the MAC and a valid bit). The control thread owns everything
- * else and sends its ARP requests through a ring the lcore polling the
- * underlay's rx queue 0 drains: only lcores touch an ethdev's tx queues.
+ * else and sends its ARP requests and neighbour solicitations through a
+ * ring the lcore polling the underlay's rx queue 0 drains: only lcores
+ * touch an ethdev's tx queues.
+ *
+ * A tunnel is IPv4 or IPv6 (vx->family). The IPv4 paths (encap(),
+ * decap_fast()) are the ones the benchmark tunes; the IPv6 ones sit beside
+ * them, encap6() here (inlined into the tunnel's tx as encap() is) and
+ * the IPv6 underlay in vs_vxlan6.c. An IPv4 frame pays nothing for them:
+ * the tunnel's tx op is chosen at creation, and an underlay frame reaches
+ * vs_vx_rx6() only after the IPv4 fast path missed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +41,7 @@
 #include "vs_mbuf.h"
 #include "vs_port_priv.h"
 #include "vs_vxlan.h"
+#include "vs_vxlan_priv.h"
 
 RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 #define VX_LOG(level, fmt, ...) \
@@ -40,112 +49,6 @@ RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 		##__VA_ARGS__)
 
 /* Outer headers: Ethernet, IPv4 without options, UDP, VXLAN. */
-#define VX_HDR_LEN \
-	(RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
-	 sizeof(struct rte_udp_hdr) + sizeof(struct rte_vxlan_hdr))
-#define VX_FLAG_I RTE_BE32(0x08000000) /* RFC 7348: a valid VNI */
-#define NEIGH_VALID (1ull << 63)
-/* ARP: ask every second until answered; refresh a minute after the last
- * word from the neighbour; forget it after three minutes of silence. */
-#define ARP_RETRY_S 1
-#define ARP_REFRESH_S 60
-#define ARP_EXPIRE_S 180
-#define VX_TX_RETRIES 4
-#define VX_CTL_RING 256
-#define VX_MAX_BURST 512 /* the largest --burst (vs_fwd_priv.h) */
-
-/* The outer headers but the destination MAC: source MAC, EtherType. */
-#define VX_TMPL_LEN (VX_HDR_LEN - RTE_ETHER_ADDR_LEN)
-
-struct vs_vx_neigh {
-	uint32_t ip; /* network order */
-	/* Outer IPv4 header sum without its total length (ip_sum_init()). */
-	uint32_t ip_sum;
-	/*
-	 * The outer headers to this remote from the source MAC on, lengths
-	 * and checksum 0: written by vs_vxlan_attach() before any frame can
-	 * reach the remote (its MAC is not valid before that).
-	 */
-	uint8_t tmpl[VX_TMPL_LEN];
-	_Atomic uint64_t mac; /* MAC bytes in the low 48 bits | NEIGH_VALID */
-	_Atomic uint64_t seen; /* TSC of its last ARP */
-	uint64_t next_req; /* control thread */
-	_Atomic uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes, unresolved;
-};
-
-struct vs_vxlan {
-	struct vs_port *port;
-	struct vs_port *via; /* an ethdev: never deleted */
-	uint32_t vni;
-	uint32_t local, gw; /* network order */
-	uint16_t dstport; /* host order */
-	uint8_t ttl;
-	bool attached;
-	uint16_t nb_remote;
-	struct vs_vx_neigh remote[VS_VXLAN_MAX_REMOTES];
-	struct vs_vx_neigh gwn; /* gw=: the next hop of every remote */
-};
-
-struct vs_tunlist {
-	uint16_t n;
-	struct vs_vxlan *t[];
-};
-
-/* clang-format off */
-#define UL_COUNTERS(_) \
-	_(rx_pkts) \
-	_(arp_requests) \
-	_(arp_replies_sent) \
-	_(arp_requests_sent) \
-	_(icmp_echo_replies) \
-	_(decap_pkts) \
-	_(bad_vni) \
-	_(bad_header) \
-	_(fragment) \
-	_(runt) \
-	_(unknown_remote) \
-	_(not_vtep)
-/* clang-format on */
-
-struct vs_underlay {
-	struct vs_port *via;
-	struct rte_ether_addr mac;
-	struct vs_tunlist *_Atomic tl;
-	struct rte_ring *ctl; /* ARP requests the control thread queued */
-#define UL_FIELD(n) _Atomic uint64_t n;
-	UL_COUNTERS(UL_FIELD)
-#undef UL_FIELD
-};
-
-enum ul_count {
-#define UL_ENUM(n) UL_##n,
-	UL_COUNTERS(UL_ENUM)
-#undef UL_ENUM
-		UL_MAX
-};
-
-static inline uint64_t
-mac_u64(const struct rte_ether_addr *a)
-{
-	uint64_t v = 0;
-
-	memcpy(&v, a, RTE_ETHER_ADDR_LEN);
-	return v;
-}
-
-static inline void
-u64_mac(uint64_t v, struct rte_ether_addr *a)
-{
-	memcpy(a, &v, RTE_ETHER_ADDR_LEN);
-}
-
-/* The neighbour whose MAC frames to remote @p r go to. */
-static inline struct vs_vx_neigh *
-next_hop(struct vs_vxlan *vx, struct vs_vx_neigh *r)
-{
-	return vx->gw ? &vx->gwn : r;
-}
-
 /* ---- egress: encapsulation ---- */
 
 /*
@@ -244,20 +147,93 @@ drop:
 }
 
 /*
+ * encap() over IPv6: @p m encapsulated for remote @p r, or NULL (dropped,
+ * counted). @p h is the inner flow's hash (inner_hash()), @p isum the
+ * inner frame's raw sum (rte_raw_cksum_mbuf()): the caller computes both
+ * once for every remote. Linux drops IPv6 UDP with a zero checksum
+ * (RFC 8200 wants one; RFC 6935's exception is opt-in there,
+ * udp6zerocsumrx), so the UDP checksum is computed: the remote's constant
+ * words summed once (udp6_sum_init()), the lengths, the source port and
+ * the inner frame's sum per frame.
+ */
+static __rte_always_inline struct rte_mbuf *
+encap6(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r,
+       bool keep, uint32_t h, uint16_t isum)
+{
+	uint64_t mac = atomic_load_explicit(&next_hop(vx, r)->mac,
+					    memory_order_acquire);
+	uint32_t len = rte_pktmbuf_pkt_len(m), sum, fl;
+	uint16_t plen = (uint16_t)(len + VX6_HDR_LEN - RTE_ETHER_HDR_LEN -
+				   sizeof(struct rte_ipv6_hdr));
+	enum vs_drop why = VS_DROP_NO_MBUF;
+	struct rte_ether_hdr *eth;
+	struct rte_ipv6_hdr *ip;
+	struct rte_udp_hdr *udp;
+
+	if (unlikely(!(mac & NEIGH_VALID))) {
+		atomic_fetch_add_explicit(&r->unresolved, 1,
+					  memory_order_relaxed);
+		why = VS_DROP_UNRESOLVED;
+		goto drop;
+	}
+	if (keep || rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m) ||
+	    rte_pktmbuf_headroom(m) < VX6_HDR_LEN) {
+		struct rte_mbuf *c = rte_pktmbuf_copy(
+			m, vs_mbuf_pool(vx->via->socket_id), 0, UINT32_MAX);
+
+		if (!keep)
+			rte_pktmbuf_free(m);
+		keep = true;
+		if (c == NULL)
+			goto drop;
+		m = c;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, VX6_HDR_LEN);
+	if (unlikely(eth == NULL)) {
+		keep = false;
+		goto drop;
+	}
+	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+	rte_memcpy(&eth->src_addr, r->tmpl, VX6_TMPL_LEN);
+	u64_mac(mac, &eth->dst_addr);
+	ip = (struct rte_ipv6_hdr *)(eth + 1);
+	/* RFC 6438: the flow label from the inner flow, never 0. */
+	fl = h & RTE_IPV6_HDR_FL_MASK;
+	ip->vtc_flow = rte_cpu_to_be_32(6u << 28 | (fl ? fl : 1));
+	ip->payload_len = rte_cpu_to_be_16(plen);
+	udp = (struct rte_udp_hdr *)(ip + 1);
+	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
+	udp->dgram_len = ip->payload_len;
+	/* The UDP length counts twice: in the pseudo-header and the header. */
+	sum = r->ip_sum + 2 * (uint32_t)udp->dgram_len + udp->src_port + isum;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	udp->dgram_cksum = sum == 0xffff ? 0xffff : (uint16_t)~sum;
+	return m;
+drop:
+	vx->port->stats[vs_lcore_slot()].drops[why]++;
+	if (!keep)
+		rte_pktmbuf_free(m);
+	return NULL;
+}
+
+/*
  * Tunnel tx: q is the forwarding index (nb_txq is the number of lcores),
  * and the underlay's tx queue of that lcore takes the frames. Consumes
- * every mbuf: the ones it cannot send are counted on the underlay.
+ * every mbuf: the ones it cannot send are counted on the underlay. @p v6
+ * is a constant: vx_tx() and vx_tx6() are this for each family.
  */
-static uint16_t
-vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
-      struct vs_tx_lost *lost)
+static __rte_always_inline uint16_t
+vx_tx_burst(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
+	    struct vs_tx_lost *lost, const bool v6)
 {
 	struct vs_vxlan *vx = p->vx;
 	struct rte_mbuf *out[64];
 	/* Per-remote counters, added once per call: no atomic per frame. */
 	uint64_t tn[VS_VXLAN_MAX_REMOTES] = { 0 },
 		 tb[VS_VXLAN_MAX_REMOTES] = { 0 };
-	uint16_t i, k = 0, r, k0;
+	uint16_t i, k = 0, r, k0, isum = 0;
+	uint32_t h = 0;
 
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i], *e;
@@ -268,8 +244,16 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 			k = 0;
 		}
 		k0 = k;
+		if (v6) {
+			/* Once for every remote of a flood. */
+			h = inner_hash(m);
+			if (rte_raw_cksum_mbuf(m, 0, len, &isum) != 0)
+				isum = 0; /* cannot be: len is m's */
+		}
 		if (to >= 1 && to <= vx->nb_remote) {
-			e = encap(vx, m, &vx->remote[to - 1], false);
+			e = v6 ? encap6(vx, m, &vx->remote[to - 1], false, h,
+					isum)
+			       : encap(vx, m, &vx->remote[to - 1], false);
 			if (e != NULL) {
 				out[k++] = e;
 				tn[to - 1]++;
@@ -278,8 +262,11 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 		} else {
 			/* Flooded, or a static entry: head-end replication. */
 			for (r = 0; r < vx->nb_remote; r++) {
-				e = encap(vx, m, &vx->remote[r],
-					  r + 1 < vx->nb_remote);
+				bool keep = r + 1 < vx->nb_remote;
+
+				e = v6 ? encap6(vx, m, &vx->remote[r], keep, h,
+						isum)
+				       : encap(vx, m, &vx->remote[r], keep);
 				if (e != NULL) {
 					out[k++] = e;
 					tn[r]++;
@@ -306,6 +293,20 @@ vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 }
 
 static uint16_t
+vx_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
+      struct vs_tx_lost *lost)
+{
+	return vx_tx_burst(p, q, pkts, n, lost, false);
+}
+
+static uint16_t
+vx_tx6(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
+       struct vs_tx_lost *lost)
+{
+	return vx_tx_burst(p, q, pkts, n, lost, true);
+}
+
+static uint16_t
 vx_rx(struct vs_port *p __rte_unused, uint16_t q __rte_unused,
       struct rte_mbuf **pkts __rte_unused, uint16_t n __rte_unused)
 {
@@ -328,9 +329,9 @@ vx_txq_of(const struct vs_port *p __rte_unused, unsigned int lc,
 static void
 vx_info(const struct vs_port *p, struct vs_port_info *info)
 {
-	char l[INET_ADDRSTRLEN];
+	char l[VS_ADDR_LEN];
 
-	inet_ntop(AF_INET, &p->vx->local, l, sizeof(l));
+	vs_ipaddr_str(p->vx->family, &p->vx->local, l);
 	snprintf(info->path, sizeof(info->path), "vni=%u local=%s via=%s",
 		 p->vx->vni, l, p->vx->via->name);
 	info->link_up = vs_port_up(p->vx->via);
@@ -360,12 +361,34 @@ static const struct vs_port_ops vx_ops = {
 	.destroy = vx_destroy,
 };
 
-/* ---- the underlay: ARP, ICMP, decapsulation ---- */
+/* An IPv6 tunnel: the same but its tx. */
+static const struct vs_port_ops vx6_ops = {
+	.kind = "vxlan",
+	.rx = vx_rx,
+	.tx = vx_tx6,
+	.tx_copies = false,
+	.txq_of = vx_txq_of,
+	.nb_txq = vx_nb_txq,
+	.info = vx_info,
+	.destroy = vx_destroy,
+};
 
-/* Note a neighbour's MAC from an ARP it sent. */
-static void
-neigh_learn(const struct vs_tunlist *tl, uint32_t ip,
-	    const struct rte_ether_addr *mac, uint64_t now)
+/* ---- the underlay: ARP, neighbour discovery, ICMP, decapsulation ---- */
+
+/* Address @p a of @p family equals @p b (4 or 16 bytes, network order). */
+static inline bool
+ip_eq(uint8_t family, const union vs_ipaddr *a, const void *b)
+{
+	return memcmp(a, b, family == AF_INET ? 4 : 16) == 0;
+}
+
+/*
+ * Note a neighbour's MAC from an ARP or ND message it sent: @p ip is an
+ * address of @p family, 4 or 16 bytes.
+ */
+void
+vs_vx_neigh_learn(const struct vs_tunlist *tl, uint8_t family, const void *ip,
+		  const struct rte_ether_addr *mac, uint64_t now)
 {
 	uint64_t v = mac_u64(mac) | NEIGH_VALID;
 	uint16_t i, r;
@@ -376,10 +399,12 @@ neigh_learn(const struct vs_tunlist *tl, uint32_t ip,
 		struct vs_vxlan *vx = tl->t[i];
 		struct vs_vx_neigh *nb = NULL;
 
-		if (vx->gw == ip)
+		if (vx->family != family)
+			continue;
+		if (vx->has_gw && ip_eq(family, &vx->gw, ip))
 			nb = &vx->gwn;
 		for (r = 0; nb == NULL && r < vx->nb_remote; r++)
-			if (vx->remote[r].ip == ip)
+			if (ip_eq(family, &vx->remote[r].ip, ip))
 				nb = &vx->remote[r];
 		if (nb == NULL)
 			continue;
@@ -396,7 +421,7 @@ is_local(const struct vs_tunlist *tl, uint32_t ip)
 	uint16_t i;
 
 	for (i = 0; i < tl->n; i++)
-		if (tl->t[i]->local == ip)
+		if (tl->t[i]->family == AF_INET && tl->t[i]->local.v4 == ip)
 			return true;
 	return false;
 }
@@ -420,7 +445,7 @@ arp_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
 		return -1;
 	sip = a->arp_data.arp_sip;
 	tip = a->arp_data.arp_tip;
-	neigh_learn(tl, sip, &a->arp_data.arp_sha, now);
+	vs_vx_neigh_learn(tl, AF_INET, &sip, &a->arp_data.arp_sha, now);
 	if (!is_local(tl, tip))
 		return -1;
 	if (a->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST))
@@ -499,13 +524,14 @@ vx_lookup(const struct vs_tunlist *tl, const struct rte_ipv4_hdr *ip,
 	struct vs_vxlan *vx = NULL;
 
 	for (i = 0; i < tl->n && vx == NULL; i++)
-		if (tl->t[i]->local == ip->dst_addr &&
+		if (tl->t[i]->family == AF_INET &&
+		    tl->t[i]->local.v4 == ip->dst_addr &&
 		    tl->t[i]->dstport == dport && tl->t[i]->vni == vni)
 			vx = tl->t[i];
 	if (vx == NULL)
 		return UL_bad_vni;
 	for (r = 0; r < vx->nb_remote; r++)
-		if (vx->remote[r].ip == ip->src_addr)
+		if (vx->remote[r].ip.v4 == ip->src_addr)
 			break;
 	if (r == vx->nb_remote)
 		return UL_unknown_remote;
@@ -542,7 +568,8 @@ decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
 		/* Not this VTEP's address and port: not VXLAN for us. */
 		dport = rte_be_to_cpu_16(udp->dst_port);
 		for (i = 0; i < tl->n; i++)
-			if (tl->t[i]->local == ip->dst_addr &&
+			if (tl->t[i]->family == AF_INET &&
+			    tl->t[i]->local.v4 == ip->dst_addr &&
 			    tl->t[i]->dstport == dport)
 				break;
 		if (i == tl->n)
@@ -637,6 +664,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	uint64_t cnt[UL_MAX] = { 0 };
 	struct vs_vxlan *cur = NULL;
 	struct vx_hit hit = { .vx = NULL };
+	struct vx_hit6 hit6 = { .vx = NULL };
 	struct vs_vx_neigh *rnb = NULL, *nbr;
 	uint64_t rn = 0, rbytes = 0;
 	uint16_t i, nr = 0, nb = 0;
@@ -669,6 +697,21 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			default: /* not for us (learned from if a neighbour's) */
 				goto drop;
 			}
+		}
+		if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)) {
+			why = vs_vx_rx6(ul, tl, m, now, &hit6);
+			if (why == RX6_REPLY) {
+				reply[nr++] = m;
+				continue;
+			}
+			if (why == RX6_DONE) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			if (why >= 0)
+				goto drop;
+			vx = hit6.vx;
+			goto decapsulated;
 		}
 		if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
 		    rte_pktmbuf_data_len(m) <
@@ -831,7 +874,7 @@ ip_sum_init(const struct vs_vxlan *vx, uint32_t remote)
 		.fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG),
 		.time_to_live = vx->ttl,
 		.next_proto_id = IPPROTO_UDP,
-		.src_addr = vx->local,
+		.src_addr = vx->local.v4,
 		.dst_addr = remote,
 	};
 
@@ -856,7 +899,7 @@ tmpl_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
 			.fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG),
 			.time_to_live = vx->ttl,
 			.next_proto_id = IPPROTO_UDP,
-			.src_addr = vx->local,
+			.src_addr = vx->local.v4,
 		},
 		/* Checksum 0: RFC 7348 allows it over IPv4. */
 		.udp = { .dst_port = rte_cpu_to_be_16(vx->dstport) },
@@ -868,7 +911,7 @@ tmpl_build(struct vs_vxlan *vx, const struct rte_ether_addr *smac)
 	RTE_BUILD_BUG_ON(sizeof(t) != VX_TMPL_LEN);
 	t.src = *smac;
 	for (i = 0; i < vx->nb_remote; i++) {
-		t.ip.dst_addr = vx->remote[i].ip;
+		t.ip.dst_addr = vx->remote[i].ip.v4;
 		memcpy(vx->remote[i].tmpl, &t, sizeof(t));
 	}
 }
@@ -877,6 +920,8 @@ struct vs_port *
 vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 {
 	struct vs_port *via = vs_port_lookup(xc->via), *p;
+	bool v6 = xc->family == AF_INET6;
+	uint32_t hlen = v6 ? VX6_HDR_LEN : VX_HDR_LEN;
 	struct vs_vxlan *vx;
 	uint16_t i;
 
@@ -887,13 +932,14 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 		rte_errno = ENODEV;
 		return NULL;
 	}
-	if (via->mtu < VS_MTU_MIN + VX_HDR_LEN - RTE_ETHER_HDR_LEN) {
+	if (via->mtu < VS_MTU_MIN + hlen - RTE_ETHER_HDR_LEN) {
 		snprintf(err, errlen, "%s: via '%s' has an MTU of %u", xc->name,
 			 via->name, via->mtu);
 		rte_errno = EINVAL;
 		return NULL;
 	}
-	p = vs_port_alloc(VS_PORT_VXLAN, xc->name, &vx_ops, via->socket_id);
+	p = vs_port_alloc(VS_PORT_VXLAN, xc->name, v6 ? &vx6_ops : &vx_ops,
+			  via->socket_id);
 	vx = rte_zmalloc_socket("vs_vxlan", sizeof(*vx), RTE_CACHE_LINE_SIZE,
 				via->socket_id);
 	if (p == NULL || vx == NULL) {
@@ -907,14 +953,18 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 	vx->port = p;
 	vx->via = via;
 	vx->vni = xc->vni;
+	vx->family = v6 ? AF_INET6 : AF_INET;
 	vx->local = xc->local;
 	vx->gw = xc->gw;
+	vx->has_gw = !vs_ipaddr_is_zero(&xc->gw);
 	vx->dstport = xc->dstport;
 	vx->ttl = xc->ttl;
 	vx->nb_remote = xc->nb_remote;
 	for (i = 0; i < xc->nb_remote; i++) {
 		vx->remote[i].ip = xc->remote[i];
-		vx->remote[i].ip_sum = ip_sum_init(vx, xc->remote[i]);
+		vx->remote[i].ip_sum = v6
+			? vs_vx_udp6_sum_init(vx, &xc->remote[i])
+			: ip_sum_init(vx, xc->remote[i].v4);
 	}
 	vx->gwn.ip = xc->gw;
 	p->nb_rxq = 0;
@@ -923,12 +973,13 @@ vs_vxlan_create(const struct vs_vxlan_conf *xc, char *err, size_t errlen)
 	atomic_init(&p->tx_ol, 0);
 	p->ol_off = true;
 	/*
-	 * The outer headers take 50 bytes of the underlay's MTU: an inner
-	 * frame of at most via's MTU - 36 (its own Ethernet header and any
-	 * tag included) keeps the outer IPv4 packet within via's MTU.
+	 * The outer headers take 50 bytes of the underlay's MTU (70 over
+	 * IPv6): an inner frame of at most via's MTU - 36 (- 56; its own
+	 * Ethernet header and any tag included) keeps the outer IP packet
+	 * within via's MTU.
 	 */
-	p->mtu = via->mtu - VX_HDR_LEN;
-	p->max_frame = via->mtu - (VX_HDR_LEN - RTE_ETHER_HDR_LEN);
+	p->mtu = via->mtu - hlen;
+	p->max_frame = via->mtu - (hlen - RTE_ETHER_HDR_LEN);
 	atomic_store(&p->link_up, true);
 	return p;
 }
@@ -946,7 +997,9 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 	if (ul != NULL) {
 		tl = atomic_load(&ul->tl);
 		for (i = 0; i < tl->n; i++)
-			if (tl->t[i]->local == vx->local &&
+			if (tl->t[i]->family == vx->family &&
+			    memcmp(&tl->t[i]->local, &vx->local,
+				   sizeof(vx->local)) == 0 &&
 			    tl->t[i]->dstport == vx->dstport &&
 			    tl->t[i]->vni == vx->vni) {
 				snprintf(
@@ -989,7 +1042,10 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 			       ul->mac.addr_bytes[5]);
 		}
 		atomic_init(&ul->tl, tl);
-		tmpl_build(vx, &ul->mac);
+		if (vx->family == AF_INET6)
+			vs_vx_tmpl6_build(vx, &ul->mac);
+		else
+			tmpl_build(vx, &ul->mac);
 		vx->attached = true;
 		/* From now on the lcores hand its frames to the VTEP. */
 		atomic_store_explicit(&via->ul, ul, memory_order_release);
@@ -997,7 +1053,10 @@ vs_vxlan_attach(struct vs_port *p, char *err, size_t errlen)
 		vs_fdb_flush(via->id);
 		return 0;
 	}
-	tmpl_build(vx, &ul->mac);
+	if (vx->family == AF_INET6)
+		vs_vx_tmpl6_build(vx, &ul->mac);
+	else
+		tmpl_build(vx, &ul->mac);
 	vx->attached = true;
 	tunlist_publish(ul, tl);
 	return 0;
@@ -1006,13 +1065,15 @@ nomem:
 	return -ENOMEM;
 }
 
-uint32_t
-vs_vxlan_remote_ip(const struct vs_port *p, uint8_t remote)
+const char *
+vs_vxlan_remote_str(const struct vs_port *p, uint8_t remote, char *buf)
 {
 	if (p == NULL || p->kind != VS_PORT_VXLAN || remote == 0 ||
-	    remote > p->vx->nb_remote)
-		return 0;
-	return p->vx->remote[remote - 1].ip;
+	    remote > p->vx->nb_remote) {
+		strcpy(buf, "?");
+		return buf;
+	}
+	return vs_ipaddr_str(p->vx->family, &p->vx->remote[remote - 1].ip, buf);
 }
 
 int
@@ -1028,6 +1089,7 @@ vs_vxlan_conf_get(const struct vs_port *p, struct vs_vxlan_conf *xc)
 	strlcpy(xc->name, p->name, sizeof(xc->name));
 	strlcpy(xc->via, vx->via->name, sizeof(xc->via));
 	xc->vni = vx->vni;
+	xc->family = vx->family;
 	xc->local = vx->local;
 	xc->gw = vx->gw;
 	xc->dstport = vx->dstport;
@@ -1094,7 +1156,9 @@ neigh_tick(struct vs_vxlan *vx, struct vs_vx_neigh *nb, uint64_t now)
 			atomic_store(&nb->mac, 0);
 	}
 	nb->next_req = now + ARP_RETRY_S * hz;
-	return arp_request(ul, vx->local, nb->ip);
+	if (vx->family == AF_INET6)
+		return vs_vx_nd_request(ul, vx->local.v6, nb->ip.v6);
+	return arp_request(ul, vx->local.v4, nb->ip.v4);
 }
 
 void
@@ -1108,7 +1172,7 @@ vs_vxlan_tick(uint64_t now)
 
 		if (p == NULL || p->kind != VS_PORT_VXLAN || !p->vx->attached)
 			continue;
-		if (p->vx->gw) {
+		if (p->vx->has_gw) {
 			sent |= neigh_tick(p->vx, &p->vx->gwn, now);
 			continue;
 		}
@@ -1122,14 +1186,13 @@ vs_vxlan_tick(uint64_t now)
 /* ---- vxlan/show ---- */
 
 static json_t *
-ip_json(uint32_t ip)
+ip_json(uint8_t family, const union vs_ipaddr *ip)
 {
-	char b[INET_ADDRSTRLEN];
+	char b[VS_ADDR_LEN];
 
-	if (ip == 0)
+	if (vs_ipaddr_is_zero(ip))
 		return json_null();
-	inet_ntop(AF_INET, &ip, b, sizeof(b));
-	return json_string(b);
+	return json_string(vs_ipaddr_str(family, ip, b));
 }
 
 static json_t *
@@ -1156,13 +1219,13 @@ tunnel_json(const struct vs_port *p)
 
 	for (r = 0; r < vx->nb_remote; r++) {
 		const struct vs_vx_neigh *nb = &vx->remote[r];
-		uint64_t mac = atomic_load(&(vx->gw ? &vx->gwn : nb)->mac);
+		uint64_t mac = atomic_load(&(vx->has_gw ? &vx->gwn : nb)->mac);
 
 		json_array_append_new(
 			rs,
 			json_pack("{s:o, s:o, s:s, s:I, s:I, s:I, s:I, s:I}",
-				  "ip", ip_json(nb->ip), "mac", mac_json(mac),
-				  "state",
+				  "ip", ip_json(vx->family, &nb->ip), "mac",
+				  mac_json(mac), "state",
 				  mac & NEIGH_VALID ? "resolved" : "resolving",
 				  "tx_pkts",
 				  (json_int_t)atomic_load(&nb->tx_pkts),
@@ -1177,14 +1240,14 @@ tunnel_json(const struct vs_port *p)
 	}
 	o = json_pack("{s:s, s:i, s:I, s:o, s:s, s:i, s:i, s:o, s:o}", "name",
 		      p->name, "id", p->id, "vni", (json_int_t)vx->vni, "local",
-		      ip_json(vx->local), "via", vx->via->name, "dstport",
-		      vx->dstport, "ttl", vx->ttl, "gw", ip_json(vx->gw),
-		      "remotes", rs);
+		      ip_json(vx->family, &vx->local), "via", vx->via->name,
+		      "dstport", vx->dstport, "ttl", vx->ttl, "gw",
+		      ip_json(vx->family, &vx->gw), "remotes", rs);
 	if (o != NULL)
 		json_object_set_new(o, "vlan",
 				    p->keys.vlan ? json_integer(p->keys.vlan)
 						 : json_null());
-	if (o != NULL && vx->gw)
+	if (o != NULL && vx->has_gw)
 		json_object_set_new(o, "gw_mac",
 				    mac_json(atomic_load(&vx->gwn.mac)));
 	return o;
@@ -1200,10 +1263,14 @@ underlay_json(const struct vs_port *via)
 
 	for (i = 0; i < tl->n; i++) {
 		for (j = 0; j < i; j++)
-			if (tl->t[j]->local == tl->t[i]->local)
+			if (tl->t[j]->family == tl->t[i]->family &&
+			    memcmp(&tl->t[j]->local, &tl->t[i]->local,
+				   sizeof(tl->t[i]->local)) == 0)
 				break;
 		if (j == i)
-			json_array_append_new(ips, ip_json(tl->t[i]->local));
+			json_array_append_new(
+				ips,
+				ip_json(tl->t[i]->family, &tl->t[i]->local));
 	}
 	o = json_pack("{s:s, s:o, s:o}", "port", via->name, "mac",
 		      mac_json(mac_u64(&ul->mac) | NEIGH_VALID), "ips", ips);

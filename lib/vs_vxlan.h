@@ -7,14 +7,16 @@
  * VXLAN tunnel ports (RFC 7348) and the VTEP on their underlay.
  *
  * A tunnel port is a switch port: frames sent to it are encapsulated
- * (outer Ethernet, IPv4, UDP, VXLAN) and leave by its underlay ethdev
- * (via=), to the remote VTEP the destination MAC was learned from, or to
- * every remote (head-end replication) when flooded. The underlay ethdev is
- * the VTEP's, not a switch port: what it receives goes to vs_vxlan_rx(),
- * which answers ARP and ping for the local addresses, learns the remotes'
- * MACs from ARP, and decapsulates VXLAN of a known VNI into the tunnel
- * port's ingress. The control thread resolves the remotes (or gw=) by ARP
- * (vs_vxlan_tick()).
+ * (outer Ethernet, IPv4 or IPv6, UDP, VXLAN) and leave by its underlay
+ * ethdev (via=), to the remote VTEP the destination MAC was learned from,
+ * or to every remote (head-end replication) when flooded. The underlay
+ * ethdev is the VTEP's, not a switch port: what it receives goes to
+ * vs_vxlan_rx(), which answers ARP, IPv6 neighbour solicitations and ping
+ * for the local addresses, learns the remotes' MACs from ARP and neighbour
+ * discovery, and decapsulates VXLAN of a known VNI into the tunnel port's
+ * ingress. The control thread resolves the remotes (or gw=) by ARP or
+ * neighbour solicitations (vs_vxlan_tick()). A tunnel is IPv4 or IPv6
+ * (all its addresses of one family); tunnels of both can share a via.
  */
 
 #include <stdint.h>
@@ -45,9 +47,9 @@ int vs_vxlan_attach(struct vs_port *tunnel, char *err, size_t errlen);
 
 /**
  * Frames from underlay port @p via (which has a struct vs_underlay):
- * decapsulated ones are handed to @p deliver tunnel by tunnel; ARP and
- * ICMP echo for the local addresses answered; the rest dropped and
- * counted. Consumes every mbuf. Datapath: the lcore polling @p via.
+ * decapsulated ones are handed to @p deliver tunnel by tunnel; ARP,
+ * neighbour solicitations and ICMP(v6) echo for the local addresses
+ * answered; the rest dropped and counted. Consumes every mbuf. Datapath: the lcore polling @p via.
  * @p lc is the caller's forwarding index (its tx queue).
  */
 void vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
@@ -55,16 +57,25 @@ void vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		 void *arg);
 
 /**
- * Send what the control thread queued on underlay @p via (ARP requests).
+ * Send what the control thread queued on underlay @p via (ARP requests,
+ * neighbour solicitations).
  * Datapath: the lcore polling rx queue 0 of @p via.
  */
 void vs_vxlan_drain(struct vs_port *via, unsigned int lc);
 
-/** ARP for the remotes: once a second from the control thread. */
+/**
+ * ARP or neighbour solicitations for the remotes: once a second from the
+ * control thread.
+ */
 void vs_vxlan_tick(uint64_t now);
 
-/** The IP of remote @p remote (index + 1) of tunnel @p port, or 0. */
-uint32_t vs_vxlan_remote_ip(const struct vs_port *port, uint8_t remote);
+/**
+ * The address of remote @p remote (index + 1) of tunnel @p port as text in
+ * @p buf (VS_ADDR_LEN bytes), "?" if there is no such remote.
+ * @return @p buf.
+ */
+const char *vs_vxlan_remote_str(const struct vs_port *port, uint8_t remote,
+				char *buf);
 
 /**
  * The settings tunnel @p port was created with (config/save), its keys

@@ -71,8 +71,9 @@ GMAC = {"a1": "02:42:0a:00:00:01", "a2": "02:42:0a:00:00:02",
         "b1": "02:42:0b:00:00:01", "b2": "02:42:0b:00:00:02"}
 UNKNOWN = "02:42:ff:00:00:99"
 VIAS = ("net_tap0", "net_af_packet0")
-UNDERLAY_DROPS = ("bad_vni", "bad_header", "fragment", "runt",
-                  "unknown_remote", "not_vtep")
+UNDERLAY_DROPS = ("bad_vni", "bad_header", "bad_csum", "ext_header",
+                  "nd_invalid", "fragment", "runt", "unknown_remote",
+                  "not_vtep")
 
 
 def vxlan_hdr(vni, flags=0x08):
