@@ -147,6 +147,19 @@ keys_json(json_t *o, const struct vs_port_info *in)
 	json_object_set_new(o, "flood_pps", json_integer(k->flood_pps));
 }
 
+static const char *
+kind_str(enum vs_port_kind k)
+{
+	switch (k) {
+	case VS_PORT_VHOST:
+		return "vhost";
+	case VS_PORT_VXLAN:
+		return "vxlan";
+	default:
+		return "ethdev";
+	}
+}
+
 static json_t *
 port_json(const struct vs_port *p, bool detail)
 {
@@ -162,11 +175,11 @@ port_json(const struct vs_port *p, bool detail)
 		drops += st.drops[i];
 	o = json_pack(
 		"{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:I}",
-		"id", in.id, "name", in.name, "kind",
-		in.kind == VS_PORT_VHOST ? "vhost" : "ethdev", "driver",
-		in.kind_name, "state", in.enabled ? "enabled" : "disabled",
-		"link", in.link_up ? "up" : "down", "path", in.path, "rxq",
-		in.nb_rxq, "txq", in.nb_txq, "numa", in.socket_id, "rx_pkts",
+		"id", in.id, "name", in.name, "kind", kind_str(in.kind),
+		"driver", in.kind_name, "state",
+		in.enabled ? "enabled" : "disabled", "link",
+		in.link_up ? "up" : "down", "path", in.path, "rxq", in.nb_rxq,
+		"txq", in.nb_txq, "numa", in.socket_id, "rx_pkts",
 		(json_int_t)st.rx_pkts, "tx_pkts", (json_int_t)st.tx_pkts,
 		"drops", (json_int_t)drops);
 	if (o == NULL)

@@ -568,6 +568,8 @@ def test_via_port_is_underlay(rig):
     and that equals the sum of vxlan/show's reasons."""
     for sw, via in (("s1", "net_tap0"), ("s2", "net_af_packet0")):
         assert not [e for e in rig.ctl(sw, "fdb/show") if e["port"] == via]
+        assert rig.port(sw, via)["kind"] == "ethdev"
+        assert rig.port(sw, "vx42")["kind"] == "vxlan"
         d = rig.port(sw, via)["drops_by_reason"]
         ul = rig.underlay(sw)
         assert d.get("underlay", 0) == sum(ul[k] for k in UNDERLAY_DROPS), \
