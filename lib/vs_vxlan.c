@@ -52,9 +52,30 @@ RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 /* ---- egress: encapsulation ---- */
 
 /*
- * A hash of the inner flow, for the outer UDP source port (ECMP): of the
- * IPv4 addresses and, unfragmented TCP or UDP, the ports; of the MACs
- * for anything else.
+ * The inner IPv6 flow: addresses, and the ports of TCP or UDP right after
+ * the fixed header (not behind extension headers).
+ */
+static __rte_noinline uint32_t
+inner_hash6(const struct rte_mbuf *m, const struct rte_ether_hdr *eth)
+{
+	const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(eth + 1);
+	uint32_t h, ports;
+
+	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip6))
+		return rte_hash_crc(eth, 2 * RTE_ETHER_ADDR_LEN, 0);
+	h = rte_hash_crc(ip6->src_addr, 2 * sizeof(ip6->src_addr), ip6->proto);
+	if ((ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP) &&
+	    rte_pktmbuf_data_len(m) >= RTE_ETHER_HDR_LEN + sizeof(*ip6) + 4) {
+		memcpy(&ports, ip6 + 1, 4);
+		h = rte_hash_crc_4byte(ports, h);
+	}
+	return h;
+}
+
+/*
+ * A hash of the inner flow, for the outer UDP source port (ECMP) and the
+ * outer IPv6 flow label: of the IP addresses and, unfragmented TCP or
+ * UDP, the ports; of the MACs for anything else.
  */
 static inline uint32_t
 inner_hash(const struct rte_mbuf *m)
@@ -66,6 +87,8 @@ inner_hash(const struct rte_mbuf *m)
 	uint64_t addrs;
 	uint32_t h;
 
+	if (unlikely(eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)))
+		return inner_hash6(m, eth);
 	if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
 	    rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip))
 		return rte_hash_crc(eth, 2 * RTE_ETHER_ADDR_LEN, 0);

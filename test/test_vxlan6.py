@@ -17,6 +17,7 @@ checked), so a transfer that completes proves the switch's checksums.
 """
 import os
 import random
+import socket
 import struct
 import subprocess
 import time
@@ -396,6 +397,21 @@ def test_tcp_md5_both_ways(lab):
     snmp1 = lab.nsx(L, "cat", "/proc/net/snmp6")
     for k in ("Udp6InCsumErrors", "Udp6InErrors"):
         assert counter(snmp1, k) == counter(snmp0, k), k
+    # The outer UDP source port follows the inner IPv6 flow (addresses and
+    # TCP ports; the 128 captured bytes reach the inner ports): one port
+    # per inner flow, and the flows do not all share one.
+    local = socket.inet_pton(socket.AF_INET6, UL1)
+    flows = {}
+    for f in read_frames(lab.wd.file("xfer.pcap")):
+        if (len(f) < 128 or f[12:14] != b"\x86\xdd" or f[20] != 17 or
+                f[22:38] != local or f[82:84] != b"\x86\xdd" or
+                f[90] != 6):
+            continue
+        flow = f[92:124] + f[124:128]
+        flows.setdefault(flow, set()).add(struct.unpack("!H", f[54:56])[0])
+    assert len(flows) >= 2, flows
+    assert all(len(p) == 1 for p in flows.values()), flows
+    assert len(set.union(*flows.values())) >= 2, flows
 
 
 def orig_lengths(data):
