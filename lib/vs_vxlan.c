@@ -52,6 +52,29 @@ RTE_LOG_REGISTER(vs_logtype_vxlan, vswitch.vxlan, INFO);
 /* ---- egress: encapsulation ---- */
 
 /*
+ * CRC32 of @p len bytes (a multiple of 4) at @p p, which may be at any
+ * address: rte_hash_crc() loads 8 bytes through a cast, which wants them
+ * aligned (a decapsulated frame's headers are not).
+ */
+static inline uint32_t
+crc_unaligned(const void *p, uint32_t len, uint32_t h)
+{
+	const uint8_t *b = p;
+	uint64_t v;
+	uint32_t w;
+
+	for (; len >= 8; len -= 8, b += 8) {
+		memcpy(&v, b, sizeof(v));
+		h = rte_hash_crc_8byte(v, h);
+	}
+	if (len >= 4) {
+		memcpy(&w, b, sizeof(w));
+		h = rte_hash_crc_4byte(w, h);
+	}
+	return h;
+}
+
+/*
  * The inner IPv6 flow: addresses, and the ports of TCP or UDP right after
  * the fixed header (not behind extension headers).
  */
@@ -62,8 +85,8 @@ inner_hash6(const struct rte_mbuf *m, const struct rte_ether_hdr *eth)
 	uint32_t h, ports;
 
 	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip6))
-		return rte_hash_crc(eth, 2 * RTE_ETHER_ADDR_LEN, 0);
-	h = rte_hash_crc(ip6->src_addr, 2 * sizeof(ip6->src_addr), ip6->proto);
+		return crc_unaligned(eth, 2 * RTE_ETHER_ADDR_LEN, 0);
+	h = crc_unaligned(ip6->src_addr, 2 * sizeof(ip6->src_addr), ip6->proto);
 	if ((ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP) &&
 	    rte_pktmbuf_data_len(m) >= RTE_ETHER_HDR_LEN + sizeof(*ip6) + 4) {
 		memcpy(&ports, ip6 + 1, 4);
@@ -91,7 +114,7 @@ inner_hash(const struct rte_mbuf *m)
 		return inner_hash6(m, eth);
 	if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
 	    rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*ip))
-		return rte_hash_crc(eth, 2 * RTE_ETHER_ADDR_LEN, 0);
+		return crc_unaligned(eth, 2 * RTE_ETHER_ADDR_LEN, 0);
 	memcpy(&addrs, &ip->src_addr, sizeof(addrs));
 	h = rte_hash_crc_8byte(addrs, ip->next_proto_id);
 	ihl = (ip->version_ihl & 0xf) * 4;
@@ -106,20 +129,21 @@ inner_hash(const struct rte_mbuf *m)
 }
 
 /*
- * @p m encapsulated for remote @p r, or NULL (dropped, counted). @p keep:
- * the caller still needs @p m (another remote): work on a copy.
+ * What both families' encapsulations start with: @p m, or a copy of it
+ * when it is shared or @p keep (the caller still needs it: another
+ * remote), with @p hlen bytes prepended and the template's @p tlen bytes
+ * of outer headers from the source MAC on, the next hop's MAC before
+ * them. NULL: dropped and counted (the neighbour is unresolved, or no
+ * mbuf).
  */
 static __rte_always_inline struct rte_mbuf *
-encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
+encap_begin(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r,
+	    bool keep, uint16_t hlen, uint16_t tlen)
 {
 	uint64_t mac = atomic_load_explicit(&next_hop(vx, r)->mac,
 					    memory_order_acquire);
-	uint32_t len = rte_pktmbuf_pkt_len(m), h, sum;
-	uint16_t tot = (uint16_t)(len + VX_HDR_LEN - RTE_ETHER_HDR_LEN);
 	enum vs_drop why = VS_DROP_NO_MBUF;
 	struct rte_ether_hdr *eth;
-	struct rte_ipv4_hdr *ip;
-	struct rte_udp_hdr *udp;
 
 	if (unlikely(!(mac & NEIGH_VALID))) {
 		atomic_fetch_add_explicit(&r->unresolved, 1,
@@ -127,10 +151,8 @@ encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
 		why = VS_DROP_UNRESOLVED;
 		goto drop;
 	}
-	h = inner_hash(m);
 	if (unlikely(keep || rte_mbuf_refcnt_read(m) > 1 ||
-		     !RTE_MBUF_DIRECT(m) ||
-		     rte_pktmbuf_headroom(m) < VX_HDR_LEN)) {
+		     !RTE_MBUF_DIRECT(m) || rte_pktmbuf_headroom(m) < hlen)) {
 		struct rte_mbuf *c = rte_pktmbuf_copy(
 			m, vs_mbuf_pool(vx->via->socket_id), 0, UINT32_MAX);
 
@@ -141,16 +163,40 @@ encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
 			goto drop;
 		m = c;
 	}
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, VX_HDR_LEN);
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, hlen);
 	if (unlikely(eth == NULL)) {
 		keep = false;
 		goto drop;
 	}
 	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
 	/* The template, then the fields that change per frame. */
-	rte_memcpy(&eth->src_addr, r->tmpl, VX_TMPL_LEN);
+	rte_memcpy(&eth->src_addr, r->tmpl, tlen);
 	u64_mac(mac, &eth->dst_addr);
-	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	return m;
+drop:
+	vx->port->stats[vs_lcore_slot()].drops[why]++;
+	if (!keep)
+		rte_pktmbuf_free(m);
+	return NULL;
+}
+
+/*
+ * @p m encapsulated for remote @p r, or NULL (dropped, counted). @p keep:
+ * the caller still needs @p m (another remote): work on a copy.
+ */
+static __rte_always_inline struct rte_mbuf *
+encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
+{
+	uint32_t len = rte_pktmbuf_pkt_len(m), h = inner_hash(m), sum;
+	uint16_t tot = (uint16_t)(len + VX_HDR_LEN - RTE_ETHER_HDR_LEN);
+	struct rte_ipv4_hdr *ip;
+	struct rte_udp_hdr *udp;
+
+	m = encap_begin(vx, m, r, keep, VX_HDR_LEN, VX_TMPL_LEN);
+	if (unlikely(m == NULL))
+		return NULL;
+	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *,
+				     RTE_ETHER_HDR_LEN);
 	ip->total_length = rte_cpu_to_be_16(tot);
 	/* The constant words are summed once (ip_sum_init()). */
 	sum = r->ip_sum + ip->total_length;
@@ -162,11 +208,6 @@ encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
 	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
 	udp->dgram_len = rte_cpu_to_be_16(tot - sizeof(*ip));
 	return m;
-drop:
-	vx->port->stats[vs_lcore_slot()].drops[why]++;
-	if (!keep)
-		rte_pktmbuf_free(m);
-	return NULL;
 }
 
 /*
@@ -183,43 +224,17 @@ static __rte_always_inline struct rte_mbuf *
 encap6(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r,
        bool keep, uint32_t h, uint16_t isum)
 {
-	uint64_t mac = atomic_load_explicit(&next_hop(vx, r)->mac,
-					    memory_order_acquire);
 	uint32_t len = rte_pktmbuf_pkt_len(m), sum, fl;
 	uint16_t plen = (uint16_t)(len + VX6_HDR_LEN - RTE_ETHER_HDR_LEN -
 				   sizeof(struct rte_ipv6_hdr));
-	enum vs_drop why = VS_DROP_NO_MBUF;
-	struct rte_ether_hdr *eth;
 	struct rte_ipv6_hdr *ip;
 	struct rte_udp_hdr *udp;
 
-	if (unlikely(!(mac & NEIGH_VALID))) {
-		atomic_fetch_add_explicit(&r->unresolved, 1,
-					  memory_order_relaxed);
-		why = VS_DROP_UNRESOLVED;
-		goto drop;
-	}
-	if (keep || rte_mbuf_refcnt_read(m) > 1 || !RTE_MBUF_DIRECT(m) ||
-	    rte_pktmbuf_headroom(m) < VX6_HDR_LEN) {
-		struct rte_mbuf *c = rte_pktmbuf_copy(
-			m, vs_mbuf_pool(vx->via->socket_id), 0, UINT32_MAX);
-
-		if (!keep)
-			rte_pktmbuf_free(m);
-		keep = true;
-		if (c == NULL)
-			goto drop;
-		m = c;
-	}
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, VX6_HDR_LEN);
-	if (unlikely(eth == NULL)) {
-		keep = false;
-		goto drop;
-	}
-	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
-	rte_memcpy(&eth->src_addr, r->tmpl, VX6_TMPL_LEN);
-	u64_mac(mac, &eth->dst_addr);
-	ip = (struct rte_ipv6_hdr *)(eth + 1);
+	m = encap_begin(vx, m, r, keep, VX6_HDR_LEN, VX6_TMPL_LEN);
+	if (unlikely(m == NULL))
+		return NULL;
+	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *,
+				     RTE_ETHER_HDR_LEN);
 	/* RFC 6438: the flow label from the inner flow, never 0. */
 	fl = h & RTE_IPV6_HDR_FL_MASK;
 	ip->vtc_flow = rte_cpu_to_be_32(6u << 28 | (fl ? fl : 1));
@@ -233,11 +248,6 @@ encap6(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r,
 	sum = (sum & 0xffff) + (sum >> 16);
 	udp->dgram_cksum = sum == 0xffff ? 0xffff : (uint16_t)~sum;
 	return m;
-drop:
-	vx->port->stats[vs_lcore_slot()].drops[why]++;
-	if (!keep)
-		rte_pktmbuf_free(m);
-	return NULL;
 }
 
 /*

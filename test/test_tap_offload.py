@@ -521,17 +521,25 @@ def test_bulk_md5(lab, case, record_property):
                         round(f["mbps"], 1))
     check_ns(nc, lab.ns_counters(), "offloads=%s" % mode)
     check_guest(vm, gc, "offloads=%s" % mode)
-    # tcpdump saw every frame the switch wrote into the tap (the kernel's
-    # count of what it received there says how many there were), and none
-    # was larger than the tap's MTU allows: with offloads on, net_tap
-    # segmented the TSO frames; with them off, the switch did.
+    # No frame tcpdump saw the switch write into the tap was larger than
+    # the tap's MTU allows: with offloads on, net_tap segmented the TSO
+    # frames; with them off, the switch did. The capture must have covered
+    # the transfer: with offloads off the switch wrote one frame per
+    # segment (its tx count), with them on net_tap made them from fewer.
+    # tcpdump keeps up with most but not all of a burst on a loaded
+    # machine (a CI run on the sanitizer build saw 22332 of 23660 frames
+    # written in 0.2 s, with 0 reported dropped), hence half.
+    sent = c2[TAP_PORT]["tx_pkts"] - c0[TAP_PORT]["tx_pkts"]
     big = [n for n in lens if n > MAX_FRAME]
-    info = "tcpdump on the tap: %d frames, largest %d, %d above %d; %d " \
-           "dropped by the kernel" % (len(lens), max(lens, default=0),
-                                      len(big), MAX_FRAME, kdrops)
+    info = "tcpdump on the tap: %d frames (the switch wrote %d), largest " \
+           "%d, %d above %d; %d dropped by the kernel" % (
+               len(lens), sent, max(lens, default=0), len(big), MAX_FRAME,
+               kdrops)
     print(info)
     assert kdrops == 0, info
-    assert len(lens) > size // MTU, info
+    assert len(lens) > size // MTU // 2, info
+    if mode == "off":
+        assert len(lens) > sent // 2 and sent > size // MTU, info
     assert not big, info
 
 

@@ -32,7 +32,7 @@ import ctlclient
 import vstest
 from test_cli import run as run_cli
 from test_ethdev import PING, PYTHON, sh
-from test_tap_offload import telemetry
+from test_tap_offload import file_md5, telemetry
 from test_vxlan import SENDER, BigSniffer, read_frames, stop, write_frames
 from vstest import wait_for
 
@@ -208,7 +208,7 @@ class Lab:
         self.blob = self.wd.file("blob")
         with open(self.blob, "wb") as f:
             f.write(os.urandom(BLOB_MB << 20))
-        self.md5 = md5(self.blob)
+        self.md5 = file_md5(self.blob)
 
     def tunnel(self, name="vx42"):
         return [t for t in self.ctl("vxlan/show")["tunnels"]
@@ -235,14 +235,6 @@ class Lab:
         if keep:
             print("logs kept in %s" % self.wd.path)
         self.wd.cleanup(keep=keep)
-
-
-def md5(path):
-    import hashlib
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        h.update(f.read())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -378,7 +370,7 @@ def test_tcp_md5_both_ways(lab):
         p.wait_log("listening", timeout=T)
         lab.nsx(cli, PYTHON, "-c", XFER, "fetch", dst, out, timeout=3 * T)
         assert os.path.getsize(out) == size
-        assert md5(out) == lab.md5, "%s -> %s: md5 differs" % (srv, cli)
+        assert file_md5(out) == lab.md5, "%s -> %s: md5 differs" % (srv, cli)
         p.p.wait(timeout=T)
     took = time.monotonic() - t0
     cap.stop(2, timeout=T)
