@@ -821,7 +821,7 @@ fwd_loop(void *arg)
 			atomic_load_explicit(&lc->poll, memory_order_acquire);
 		enum vs_sleep_result r;
 		uint64_t got = 0;
-		uint16_t i;
+		uint16_t i, n;
 
 		if (pl != NULL && unlikely(pl->gen != lc->seen_gen))
 			adopt(lc, pl);
@@ -830,7 +830,17 @@ fwd_loop(void *arg)
 			if (!full && ((pass + i) & (VS_QUIET_EVERY - 1)) != 0 &&
 			    unlikely(prev - pl->q[i].last_pkt > fwd.quiet_tsc))
 				continue; /* quiet: see VS_QUIET_US */
-			got += vs_fwd_rxq_poll(lc, pl, i, prev);
+			/*
+			 * What a burst buffered goes out before the next queue
+			 * is polled (as OVS's default tx-flush-interval 0):
+			 * the frames are still in the cache, and a sender's
+			 * ACKs do not wait behind another port's bulk copy.
+			 */
+			n = vs_fwd_rxq_poll(lc, pl, i, prev);
+			if (n) {
+				got += n;
+				vs_fwd_txbuf_flush(lc);
+			}
 		}
 		vs_fwd_txbuf_flush(lc);
 		full = false;
