@@ -129,6 +129,18 @@ inner_hash(const struct rte_mbuf *m)
 }
 
 /*
+ * A checksum field from a 32-bit sum of 16-bit words: folded and
+ * complemented, 0 sent as 0xffff (a UDP checksum of 0 means none).
+ */
+static inline uint16_t
+cksum_final(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff ? 0xffff : (uint16_t)~sum;
+}
+
+/*
  * What both families' encapsulations start with: @p m, or a copy of it
  * when it is shared or @p keep (the caller still needs it: another
  * remote), with @p hlen bytes prepended and the template's @p tlen bytes
@@ -187,7 +199,7 @@ drop:
 static __rte_always_inline struct rte_mbuf *
 encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
 {
-	uint32_t len = rte_pktmbuf_pkt_len(m), h = inner_hash(m), sum;
+	uint32_t len = rte_pktmbuf_pkt_len(m), h = inner_hash(m);
 	uint16_t tot = (uint16_t)(len + VX_HDR_LEN - RTE_ETHER_HDR_LEN);
 	struct rte_ipv4_hdr *ip;
 	struct rte_udp_hdr *udp;
@@ -199,10 +211,7 @@ encap(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r, bool keep)
 				     RTE_ETHER_HDR_LEN);
 	ip->total_length = rte_cpu_to_be_16(tot);
 	/* The constant words are summed once (ip_sum_init()). */
-	sum = r->ip_sum + ip->total_length;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	ip->hdr_checksum = sum == 0xffff ? 0xffff : (uint16_t)~sum;
+	ip->hdr_checksum = cksum_final(r->ip_sum + ip->total_length);
 	udp = (struct rte_udp_hdr *)(ip + 1);
 	/* Source port from the inner flow, in the dynamic range. */
 	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
@@ -224,7 +233,7 @@ static __rte_always_inline struct rte_mbuf *
 encap6(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r,
        bool keep, uint32_t h, uint16_t isum)
 {
-	uint32_t len = rte_pktmbuf_pkt_len(m), sum, fl;
+	uint32_t len = rte_pktmbuf_pkt_len(m), fl;
 	uint16_t plen = (uint16_t)(len + VX6_HDR_LEN - RTE_ETHER_HDR_LEN -
 				   sizeof(struct rte_ipv6_hdr));
 	struct rte_ipv6_hdr *ip;
@@ -243,10 +252,9 @@ encap6(struct vs_vxlan *vx, struct rte_mbuf *m, struct vs_vx_neigh *r,
 	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
 	udp->dgram_len = ip->payload_len;
 	/* The UDP length counts twice: in the pseudo-header and the header. */
-	sum = r->ip_sum + 2 * (uint32_t)udp->dgram_len + udp->src_port + isum;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	udp->dgram_cksum = sum == 0xffff ? 0xffff : (uint16_t)~sum;
+	udp->dgram_cksum =
+		cksum_final(r->ip_sum + 2 * (uint32_t)udp->dgram_len +
+			    udp->src_port + isum);
 	return m;
 }
 
