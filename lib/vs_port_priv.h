@@ -159,6 +159,7 @@ struct vs_vhost {
 	char path[PATH_MAX];
 	bool client;
 	bool registered;
+	bool fd_lost; /* server start failed: librte_vhost closed its fd */
 	_Atomic int vid; /* -1: no device */
 	bool packed; /* the device negotiated VIRTIO_F_RING_PACKED */
 	_Atomic uint32_t rx_enabled; /* guest RX vrings enabled, by pair */

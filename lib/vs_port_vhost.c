@@ -219,11 +219,62 @@ vhost_info(const struct vs_port *p, struct vs_port_info *info)
 	info->vid = atomic_load(&p->vhost.vid);
 }
 
+/*
+ * Paths whose registration a failed start left in librte_vhost (see
+ * vhost_destroy()): registering one again would make a second vsocket
+ * that librte_vhost's path lookups never find. Control thread only.
+ */
+struct stranded {
+	struct stranded *next;
+	char path[];
+};
+static struct stranded *stranded;
+
+static bool
+stranded_find(const char *path)
+{
+	const struct stranded *s;
+
+	for (s = stranded; s != NULL; s = s->next)
+		if (strcmp(s->path, path) == 0)
+			return true;
+	return false;
+}
+
+static void
+stranded_add(const char *path)
+{
+	size_t n = strlen(path) + 1;
+	struct stranded *s = malloc(sizeof(*s) + n);
+
+	if (s == NULL)
+		return;
+	memcpy(s->path, path, n);
+	s->next = stranded;
+	stranded = s;
+}
+
 static void
 vhost_destroy(struct vs_port *p)
 {
 	if (!p->vhost.registered)
 		return;
+	if (p->vhost.fd_lost) {
+		/*
+		 * rte_vhost_driver_start() closed the listening fd when it
+		 * failed; unregister would close that fd number again (and
+		 * take it out of the vhost fdset), which may by now be another
+		 * connection's. The registration stays: the path is refused
+		 * until the switch restarts (vs_port_vhost_create()).
+		 */
+		PORT_LOG(
+			WARNING,
+			"%s: %s stays registered in librte_vhost after its failed start\n",
+			p->name, p->vhost.path);
+		stranded_add(p->vhost.path);
+		p->vhost.registered = false;
+		return;
+	}
 	/*
 	 * Closes the connection (destroy_device runs first if a guest is
 	 * attached) and, in server mode, removes the socket file.
@@ -468,6 +519,14 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	struct vs_port *p;
 	int ret;
 
+	if (stranded_find(vc->path)) {
+		PORT_LOG(
+			ERR,
+			"%s: %s is still registered in librte_vhost after a failed start: restart the switch to use it again\n",
+			vc->name, vc->path);
+		rte_errno = EBUSY;
+		return NULL;
+	}
 	if (!vc->client) {
 		ret = vs_sock_claim(vc->path);
 		if (ret == -EADDRINUSE) {
@@ -484,6 +543,14 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 					 ? "it exists and is not a socket"
 					 : strerror(-ret));
 			rte_errno = ret == -EEXIST ? ENOTSOCK : -ret;
+			return NULL;
+		}
+		/* See vs_sock_probe_bind(): librte_vhost must not fail bind. */
+		ret = vs_sock_probe_bind(vc->path);
+		if (ret < 0) {
+			PORT_LOG(ERR, "%s: cannot listen on %s: %s\n", vc->name,
+				 vc->path, strerror(-ret));
+			rte_errno = -ret;
 			return NULL;
 		}
 	}
@@ -560,6 +627,7 @@ vs_port_vhost_start(struct vs_port *p)
 	if (ret != 0) {
 		PORT_LOG(ERR, "%s: cannot start vhost-user socket %s\n",
 			 p->name, v->path);
+		v->fd_lost = !v->client;
 		return -EIO;
 	}
 	if (perms &&

@@ -33,3 +33,23 @@ vs_sock_claim(const char *path)
 		return -EADDRINUSE;
 	return unlink(path) == 0 ? 0 : -errno;
 }
+
+int
+vs_sock_probe_bind(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, ret = 0;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		ret = -errno;
+	close(fd);
+	if (ret == 0 && unlink(path) != 0)
+		ret = -errno;
+	return ret;
+}

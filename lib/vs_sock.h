@@ -14,4 +14,18 @@
  */
 int vs_sock_claim(const char *path);
 
+/**
+ * Bind a throwaway unix socket at @p path (free: see vs_sock_claim()) and
+ * remove it again: whether a listening socket can be made there (the
+ * directory exists, is writable, the name fits sun_path).
+ *
+ * librte_vhost 22.11 must never meet a path it cannot bind: a failed
+ * bind() in rte_vhost_driver_start() closes the socket's fd, and
+ * rte_vhost_driver_unregister() then closes the same fd number again,
+ * by then maybe another thread's connection (found by test_fuzz.py).
+ *
+ * @return 0 or -errno of socket(), bind() or unlink().
+ */
+int vs_sock_probe_bind(const char *path);
+
 #endif /* VS_SOCK_H */

@@ -754,7 +754,15 @@ def test_port_add_del(env):
     rpc.err("port/add", env.sock("n2"), "client", "queues=1", "name=x", "y")
     rpc.err("port/add", "", contains="path")
     rpc.err("port/add", "/%s.sock" % ("x" * 120), contains="107")
-    rpc.err("port/add", env.file("nodir/x.sock"), code=FAILED)
+    # A path that cannot be bound is refused before librte_vhost sees it:
+    # its failed bind() closes the listening fd and unregistering closes
+    # that fd number again, by then maybe a guest's connection. Again and
+    # again: nothing of the first attempt stays behind.
+    for _ in range(2):
+        rpc.err("port/add", env.file("nodir/x.sock"), code=FAILED,
+                contains="No such file or directory")
+    assert "failed to bind" not in sw.output()
+    assert "stays registered" not in sw.output()
     with open(env.file("plain"), "w") as f:
         f.write("not a socket")
     rpc.err("port/add", env.file("plain"), code=FAILED)
