@@ -10,10 +10,26 @@
 
 #include "vs_sock.h"
 
+/* A unix stream socket, and @p sa addressing @p path: fd or -errno. */
+static int
+sock_for(const char *path, struct sockaddr_un *sa)
+{
+	int fd;
+
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	strlcpy(sa->sun_path, path, sizeof(sa->sun_path));
+	return fd;
+}
+
 int
 vs_sock_claim(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	struct stat st;
 	int fd, ret;
 
@@ -21,12 +37,9 @@ vs_sock_claim(const char *path)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = sock_for(path, &sa);
 	if (fd < 0)
-		return -errno;
-	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+		return fd;
 	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
 	if (ret == 0)
@@ -37,15 +50,12 @@ vs_sock_claim(const char *path)
 int
 vs_sock_probe_bind(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	int fd, ret = 0;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = sock_for(path, &sa);
 	if (fd < 0)
-		return -errno;
-	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+		return fd;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		ret = -errno;
 	close(fd);
