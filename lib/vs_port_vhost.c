@@ -699,6 +699,14 @@ vs_port_log_info(const struct vs_port *p, bool *enabled, uint64_t *base,
 	return 0;
 }
 
+static bool
+name_ends(const char *s, const char *end)
+{
+	size_t n = strnlen(s, RTE_VHOST_STATS_NAME_SIZE), e = strlen(end);
+
+	return n >= e && memcmp(s + n - e, end, e) == 0;
+}
+
 int
 vs_port_vring_info(const struct vs_port *p, uint16_t idx,
 		   struct vs_vring_info *vi)
@@ -756,12 +764,15 @@ vs_port_vring_info(const struct vs_port *p, uint16_t idx,
 		vi->packets = vi->guest_tx
 			? p->rxq_pkts[vi->queue]
 			: atomic_load(&p->txq_pkts[vi->queue]);
-	/* librte_vhost counts the interrupts it raises (guest_notifications). */
+	/*
+	 * librte_vhost counts the interrupts it raises: "guest_notifications"
+	 * behind the vring's own prefix ("rx_q0_", "tx_q0_").
+	 */
 	n = rte_vhost_vring_stats_get_names(vid, idx, names, RTE_DIM(names));
 	if (n > 0 && n <= (int)RTE_DIM(names) &&
 	    rte_vhost_vring_stats_get(vid, idx, st, n) == n)
 		for (i = 0; i < n; i++)
-			if (strcmp(names[i].name, "guest_notifications") == 0)
+			if (name_ends(names[i].name, "_guest_notifications"))
 				vi->calls = st[i].value;
 	return 0;
 }
