@@ -791,6 +791,7 @@ static const struct num_opt num_opts[] = {
 	NUM("tx-retries", tx_retries, 0, 0, 1024),
 	NUM("stats-period", stats_period, 0, 0, 86400),
 	NUM("busyloop-timeout", busyloop_us, 0, 0, 10 * 1000 * 1000),
+	NUM("tx-flush-interval", tx_flush_us, 0, 0, VS_MAX_TX_FLUSH_US),
 };
 
 static int
@@ -1343,6 +1344,8 @@ vs_conf_usage(const char *prog)
 	       "  --fdb-aging SEC         MAC ageing time, 0 = never (%d)\n"
 	       "  --tx-retries N          tx retries before a drop (%d)\n"
 	       "  --busyloop-timeout USEC poll time before sleeping, 0 = always poll\n"
+	       "  --tx-flush-interval USEC\n"
+	       "                          longest a frame waits for more to its port (0)\n"
 	       "  --stats-period SEC      print per-port rates every SEC seconds\n"
 	       "  -i, --interactive       command prompt\n"
 	       "  -h, --help              this text\n",
@@ -1404,6 +1407,7 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 		{ "tx-retries", required_argument, NULL, OPT_NUM },
 		{ "stats-period", required_argument, NULL, OPT_NUM },
 		{ "busyloop-timeout", required_argument, NULL, OPT_NUM },
+		{ "tx-flush-interval", required_argument, NULL, OPT_NUM },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },

@@ -162,6 +162,9 @@ struct vs_log_conf {
 #define VS_MTU_MIN 68
 #define VS_MTU_MAX 9702
 
+/** --tx-flush-interval's bound, as OVS's other_config:tx-flush-interval. */
+#define VS_MAX_TX_FLUSH_US 1000000
+
 struct vs_conf {
 	uint16_t burst; /**< Packets per rx burst. */
 	uint32_t mbufs; /**< Mbufs per NUMA pool; 0 = computed. */
@@ -170,6 +173,8 @@ struct vs_conf {
 	uint32_t tx_retries; /**< Extra tx attempts before a drop. */
 	uint32_t stats_period; /**< Seconds between rate lines; 0 = off. */
 	uint32_t busyloop_us; /**< Default busy-loop timeout, us. */
+	/** Longest wait of a frame in a tx buffer, us; 0 = none. */
+	uint32_t tx_flush_us;
 	char config_file[PATH_MAX];
 	char ctl_path[PATH_MAX];
 	/** --metrics: numeric address (IPv4 or IPv6) and TCP port; 0 = off. */

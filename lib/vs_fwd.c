@@ -48,6 +48,9 @@ static struct {
 	uint16_t burst;
 	uint32_t retries;
 	uint64_t quiet_tsc; /* VS_QUIET_US in TSC cycles */
+	/* --tx-flush-interval: how long a frame may wait in a tx buffer. */
+	_Atomic uint32_t flush_us;
+	_Atomic uint64_t flush_tsc; /* the same in TSC cycles; 0: at once */
 	volatile bool quit;
 } fwd;
 
@@ -118,6 +121,7 @@ vs_fwd_init(const struct vs_conf *conf)
 	fwd.burst = RTE_MIN(conf->burst, VS_MAX_BURST);
 	fwd.retries = conf->tx_retries;
 	fwd.quiet_tsc = rte_get_tsc_hz() / (1000000 / VS_QUIET_US);
+	vs_fwd_set_tx_flush(conf->tx_flush_us);
 	return 0;
 nomem:
 	vs_fwd_fini();
@@ -419,6 +423,21 @@ txbuf_flush_one(struct vs_lcore *lc, uint16_t pid)
 }
 
 void
+vs_fwd_set_tx_flush(uint32_t usec)
+{
+	atomic_store_explicit(&fwd.flush_tsc,
+			      (uint64_t)usec * rte_get_tsc_hz() / 1000000,
+			      memory_order_relaxed);
+	atomic_store_explicit(&fwd.flush_us, usec, memory_order_relaxed);
+}
+
+uint32_t
+vs_fwd_get_tx_flush(void)
+{
+	return atomic_load_explicit(&fwd.flush_us, memory_order_relaxed);
+}
+
+void
 vs_fwd_txbuf_flush(struct vs_lcore *lc)
 {
 	uint16_t i;
@@ -428,16 +447,61 @@ vs_fwd_txbuf_flush(struct vs_lcore *lc)
 	lc->nb_dirty = 0;
 }
 
+/*
+ * --tx-flush-interval: send the buffers whose first frame has waited
+ * @p hold TSC cycles, keep the others listed. A buffer may wait across
+ * passes, and so across quiescent states: its port may have been deleted
+ * and freed meanwhile. The port is looked up again by id and serial;
+ * frames for a port that is gone are freed (nothing is left to count
+ * them on). Returns whether frames still wait.
+ */
+static bool
+txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold)
+{
+	uint16_t i, k = 0;
+
+	for (i = 0; i < lc->nb_dirty; i++) {
+		uint16_t pid = lc->dirty[i];
+		struct vs_txbuf *b = &lc->tx[pid];
+
+		if (b->n == 0)
+			continue;
+		if (now - b->since < hold) {
+			lc->dirty[k++] = pid;
+			continue;
+		}
+		b->port = vs_port_get(pid);
+		if (unlikely(b->port == NULL || b->port->serial != b->serial)) {
+			rte_pktmbuf_free_bulk(b->pkts, b->n);
+			b->n = 0;
+			continue;
+		}
+		txbuf_flush_one(lc, pid);
+	}
+	lc->nb_dirty = k;
+	return k != 0;
+}
+
 static inline void
 txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 {
 	struct vs_txbuf *b = &lc->tx[p->id];
 
+	/*
+	 * Frames that waited (--tx-flush-interval) for a port deleted since,
+	 * whose id @p p now has: the port they were for is gone.
+	 */
+	if (unlikely(b->n != 0 && b->serial != p->serial)) {
+		rte_pktmbuf_free_bulk(b->pkts, b->n);
+		b->n = 0;
+	}
 	if (b->n == 0) {
 		/* A buffer flushed when full stays listed; don't list it twice. */
 		uint16_t i;
 
 		b->port = p;
+		b->serial = p->serial;
+		b->since = lc->pass_tsc;
 		for (i = 0; i < lc->nb_dirty; i++)
 			if (lc->dirty[i] == p->id)
 				break;
@@ -820,12 +884,16 @@ fwd_loop(void *arg)
 		struct vs_poll_list *pl =
 			atomic_load_explicit(&lc->poll, memory_order_acquire);
 		enum vs_sleep_result r;
-		uint64_t got = 0;
+		uint64_t got = 0,
+			 hold = atomic_load_explicit(&fwd.flush_tsc,
+						     memory_order_relaxed);
+		bool held = false;
 		uint16_t i, n;
 
 		if (pl != NULL && unlikely(pl->gen != lc->seen_gen))
 			adopt(lc, pl);
 		pass++;
+		lc->pass_tsc = prev;
 		for (i = 0; pl != NULL && i < pl->n; i++) {
 			if (!full && ((pass + i) & (VS_QUIET_EVERY - 1)) != 0 &&
 			    unlikely(prev - pl->q[i].last_pkt > fwd.quiet_tsc))
@@ -835,17 +903,20 @@ fwd_loop(void *arg)
 			 * is polled (as OVS's default tx-flush-interval 0):
 			 * the frames are still in the cache, and a sender's
 			 * ACKs do not wait behind another port's bulk copy.
+			 * With --tx-flush-interval, they wait for more.
 			 */
 			n = vs_fwd_rxq_poll(lc, pl, i, prev);
 			if (n) {
 				got += n;
-				vs_fwd_txbuf_flush(lc);
+				if (hold == 0)
+					vs_fwd_txbuf_flush(lc);
 			}
 		}
-		vs_fwd_txbuf_flush(lc);
+		now = rte_rdtsc();
+		if (lc->nb_dirty > 0)
+			held = txbuf_flush_due(lc, now, hold);
 		full = false;
 
-		now = rte_rdtsc();
 		if (unlikely(lc->eth_fired)) {
 			lc->eth_fired = false;
 			lc->eth_empty = got ? 0 : lc->eth_empty + 1;
@@ -858,8 +929,9 @@ fwd_loop(void *arg)
 			lc->busy_cycles += now - prev;
 		} else {
 			lc->idle_cycles += now - prev;
-			r = pl != NULL ? vs_fwd_try_sleep(lc, pl, now)
-				       : VS_SLEEP_NONE;
+			/* No sleep while frames wait: at most the interval. */
+			r = pl != NULL && !held ? vs_fwd_try_sleep(lc, pl, now)
+						: VS_SLEEP_NONE;
 			if (r == VS_SLEEP_SLEPT) {
 				/* Sleep is not idle time; a kick's queue may
 				 * be quiet: poll everything next. */
@@ -876,7 +948,7 @@ fwd_loop(void *arg)
 		rte_rcu_qsbr_quiescent(fwd.qsbr, lc->idx);
 		prev = now;
 	}
-	vs_fwd_txbuf_flush(lc);
+	txbuf_flush_due(lc, rte_rdtsc(), 0);
 	rte_rcu_qsbr_thread_offline(fwd.qsbr, lc->idx);
 	rte_rcu_qsbr_thread_unregister(fwd.qsbr, lc->idx);
 	FWD_LOG(INFO, "lcore %u stopped\n", lc->lcore_id);

@@ -82,6 +82,15 @@ int vs_fwd_rebalance_even(void);
  */
 void vs_fwd_wake_all(void);
 
+/**
+ * --tx-flush-interval: a frame may wait up to @p usec in its lcore's tx
+ * buffer for more frames to the same port (OVS's other_config:
+ * tx-flush-interval); 0 sends every buffer after each rx burst. Any
+ * thread; the lcores see it from their next pass.
+ */
+void vs_fwd_set_tx_flush(uint32_t usec);
+uint32_t vs_fwd_get_tx_flush(void);
+
 /** Launch the loops on the worker lcores. */
 int vs_fwd_start(void);
 

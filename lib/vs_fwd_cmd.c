@@ -158,6 +158,25 @@ cmd_busyloop_show(int argc, const char *const *argv, json_t **res, char *err,
 	return 0;
 }
 
+static int
+cmd_lcore_tx_flush(int argc, const char *const *argv, json_t **res, char *err,
+		   size_t errlen)
+{
+	unsigned long usec;
+
+	if (argc > 0) {
+		if (vs_cmd_parse_uint(argv[0], VS_MAX_TX_FLUSH_US, &usec) != 0)
+			return vs_cmd_err(
+				err, errlen, VS_RPC_INVALID_PARAMS,
+				"USEC '%s' must be 0..%u (0 = send after each burst)",
+				argv[0], VS_MAX_TX_FLUSH_US);
+		vs_fwd_set_tx_flush(usec);
+	}
+	*res = json_pack("{s:i}", "tx_flush_interval_us",
+			 vs_fwd_get_tx_flush());
+	return 0;
+}
+
 static const struct vs_cmd fwd_cmds[] = {
 	{ "busyloop/set", "PORT|all [QUEUE] USEC",
 	  "busy-loop timeout: poll an idle rx queue USEC us, then sleep until a kick (0 = poll forever)",
@@ -170,6 +189,9 @@ static const struct vs_cmd fwd_cmds[] = {
 	  0, 0, "lcores", cmd_lcore_show },
 	{ "lcore/rebalance", "", "spread the rx queues over the lcores again",
 	  0, 0, NULL, cmd_lcore_rebalance },
+	{ "lcore/tx-flush", "[USEC]",
+	  "show or set the tx flush interval: the longest a frame waits in a tx buffer for more to its port (0 = none)",
+	  0, 1, NULL, cmd_lcore_tx_flush },
 };
 
 int

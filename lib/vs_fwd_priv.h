@@ -79,6 +79,12 @@ struct vs_txbuf {
 	 * flush, so the frames are sent or counted, never lost uncounted.
 	 */
 	struct vs_port *port;
+	/*
+	 * With --tx-flush-interval the frames wait across passes: @port is
+	 * looked up again by id, and must still have this serial.
+	 */
+	uint64_t serial;
+	uint64_t since; /* TSC of the pass that buffered the first frame */
 	struct rte_mbuf *pkts[VS_TXBUF];
 };
 
@@ -108,6 +114,7 @@ struct vs_lcore {
 	uint64_t wake_timer;
 	uint64_t wake_ctl;
 	uint64_t sleep_cycles;
+	uint64_t pass_tsc; /* when the current pass began */
 	uint16_t nb_dirty;
 	uint16_t dirty[VS_MAX_PORTS];
 	struct vs_txbuf tx[VS_MAX_PORTS];

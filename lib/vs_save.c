@@ -155,7 +155,7 @@ load(const char *file, char *err, size_t errlen)
 	/* Out of every option's range: tells "not in the file" apart. */
 	c->burst = UINT16_MAX;
 	c->mbufs = c->fdb_size = c->fdb_aging = c->tx_retries = UINT32_MAX;
-	c->stats_period = c->busyloop_us = UINT32_MAX;
+	c->stats_period = c->busyloop_us = c->tx_flush_us = UINT32_MAX;
 	ret = vs_conf_load_file(c, file, err, errlen);
 	if (ret < 0) {
 		free(c);
@@ -368,9 +368,10 @@ put_conf(FILE *f, struct vs_save_counts *cnt)
 		VS_VERSION, when);
 	fprintf(f,
 		"[switch]\nburst = %u\nmbufs = %u\nfdb-size = %u\nfdb-aging = %u\n"
-		"tx-retries = %u\nstats-period = %u\nbusyloop-timeout = %u\n",
+		"tx-retries = %u\nstats-period = %u\nbusyloop-timeout = %u\n"
+		"tx-flush-interval = %u\n",
 		sv.burst, sv.mbufs, sv.fdb_size, vs_fdb_get_aging(),
-		sv.tx_retries, sv.stats_period, def);
+		sv.tx_retries, sv.stats_period, def, vs_fwd_get_tx_flush());
 	memset(cnt, 0, sizeof(*cnt));
 	for (i = 0; i < vs_port_count(); i++) {
 		struct vs_port *p = vs_port_get(i);
@@ -984,6 +985,13 @@ reload_switch(const struct vs_conf *nc)
 		SAVE_LOG(INFO, "reload: fdb-aging %u -> %u s\n",
 			 vs_fdb_get_aging(), nc->fdb_aging);
 		vs_fdb_set_aging(nc->fdb_aging);
+		n++;
+	}
+	if (nc->tx_flush_us != UINT32_MAX &&
+	    nc->tx_flush_us != vs_fwd_get_tx_flush()) {
+		SAVE_LOG(INFO, "reload: tx-flush-interval %u -> %u us\n",
+			 vs_fwd_get_tx_flush(), nc->tx_flush_us);
+		vs_fwd_set_tx_flush(nc->tx_flush_us);
 		n++;
 	}
 	for (i = 0; i < RTE_DIM(restart); i++)

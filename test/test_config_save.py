@@ -37,7 +37,8 @@ def snapshot(ctl):
     levels = {t["type"]: t["level"] for t in call(ctl, "log/list",
                                                   "vswitch.*")}
     return {"ports": ports, "keys": keys, "fdb": fdb, "busyloop": busy,
-            "aging": call(ctl, "fdb/aging")["aging"], "log": levels}
+            "aging": call(ctl, "fdb/aging")["aging"], "log": levels,
+            "tx_flush": call(ctl, "lcore/tx-flush")["tx_flush_interval_us"]}
 
 
 def write(path, text):
@@ -53,6 +54,7 @@ def test_save_and_restart_identical(env):
     write(conf, """[switch]
 fdb-aging = 120
 busyloop-timeout = 20
+tx-flush-interval = 250
 [vhost.a]
 path = %s
 vlan = 10
@@ -266,8 +268,10 @@ path = %s
             sw.output()[-500:]
         assert snapshot(ctl) == before
     # And the switch still takes a good one.
-    write(conf, good.replace("vlan = 10", "vlan = 11"))
+    write(conf, good.replace("vlan = 10", "vlan = 11").replace(
+        "fdb-aging = 100", "fdb-aging = 100\ntx-flush-interval = 40"))
     sw.proc.kill(signal.SIGHUP)
-    sw.wait_log(r"reload: .* applied, 1 change")
+    sw.wait_log(r"reload: .* applied, 2 change")
     assert call(ctl, "port/show", "a")["vlan"] == 11
+    assert call(ctl, "lcore/tx-flush") == {"tx_flush_interval_us": 40}
     assert sw.stop() == 0

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""--tx-flush-interval (OVS's other_config:tx-flush-interval): a frame
+waits in its lcore's tx buffer for more frames to the same port, up to the
+interval, then goes out; nothing is lost or reordered, a port deleted while
+its frames wait costs those frames and nothing else."""
+import time
+
+import pytest
+
+from ctlclient import RpcError, call
+from test_datapath import BCAST, MAC, ONE, switch
+from test_forwarding import frame
+from vstest import wait_for
+
+
+def rx(sw, port):
+    return sw.stats()[0][port]["rx_pkts"]
+
+
+def tx(sw, port):
+    return sw.stats()[0][port]["tx_pkts"]
+
+
+def test_frames_wait_for_the_interval_then_all_go(env):
+    """At 300 us a stream of 100 frames arrives whole and in order; at 1 s
+    a lone frame waits in the switch (received, not sent) and then goes
+    out; lcore/tx-flush shows and sets the interval and refuses what is out
+    of range; config/save writes it."""
+    n = 100
+    sw, ctl = switch(env, "abc", ONE, extra=["--tx-flush-interval", "300"])
+    assert call(ctl, "lcore/tx-flush") == {"tx_flush_interval_us": 300}
+    gc = env.guest("c", env.sock("c"), [frame(MAC["c"], BCAST, 0)],
+                   mac=MAC["c"]).start()
+    fa = [frame(MAC["a"], MAC["c"], i, 64 + (i % 7) * 100) for i in range(n)]
+    ga = env.guest("a", env.sock("a"), fa, mac=MAC["a"]).start()
+    fb = frame(MAC["b"], MAC["c"], 7777, 300)
+    gb = env.guest("b", env.sock("b"), [fb], mac=MAC["b"]).start()
+    for g in "abc":
+        sw.wait_link(g)
+    gc.send()
+    wait_for(lambda: rx(sw, "c") >= 1, 10, what="c's hello")
+    ga.send()
+    wait_for(lambda: tx(sw, "c") >= n, 30, what="a's frames reach c")
+
+    # One frame, 1 s of waiting: the switch has it and holds it.
+    assert call(ctl, "lcore/tx-flush", "1000000") == \
+        {"tx_flush_interval_us": 1000000}
+    gb.send()
+    wait_for(lambda: rx(sw, "b") >= 1, 10, interval=0.005,
+             what="the switch receives b's frame")
+    seen = time.monotonic()
+    sent = tx(sw, "c")
+    if time.monotonic() - seen < 0.8:
+        assert sent == n, "b's frame was not held"
+    wait_for(lambda: tx(sw, "c") == n + 1, 10, what="b's frame sent")
+
+    got = gc.finish()
+    ga.finish()
+    gb.finish()
+    assert got == fa + [fb]
+    assert call(ctl, "port/show", "c")["drops"] == 0
+
+    for bad in ("1000001", "x", "-1"):
+        with pytest.raises(RpcError) as e:
+            call(ctl, "lcore/tx-flush", bad)
+        assert "USEC '%s' must be 0..1000000" % bad in e.value.message
+    assert call(ctl, "lcore/tx-flush") == {"tx_flush_interval_us": 1000000}
+    saved = env.file("saved.ini")
+    call(ctl, "config/save", saved)
+    assert "\ntx-flush-interval = 1000000\n" in open(saved).read()
+    assert call(ctl, "lcore/tx-flush", "0") == {"tx_flush_interval_us": 0}
+    assert sw.stop() == 0
+    assert sw.final[1][0]["in_use"] == 0
+
+
+def test_port_deleted_while_its_frames_wait(env):
+    """Frames waiting (1 s) for a port that port/del removes are freed with
+    it: a new port that gets the same id at once is handed only its own
+    frames, not the dead port's, and no mbuf is left in use."""
+    mac_x = "02:00:00:00:0d:99"
+    sw, ctl = switch(env, "abd", ONE, extra=["--tx-flush-interval",
+                                              "1000000"])
+    gb = env.guest("b", env.sock("b"), [frame(MAC["b"], BCAST, 0)],
+                   mac=MAC["b"]).start()
+    fa = [frame(MAC["a"], MAC["b"], i) for i in range(10)]
+    ga = env.guest("a", env.sock("a"), fa, mac=MAC["a"]).start()
+    gd = env.guest("d", env.sock("d"), [frame(MAC["s"], mac_x, 4242)],
+                   mac=MAC["s"]).start()
+    for g in "abd":
+        sw.wait_link(g)
+    gb.send()
+    wait_for(lambda: call(ctl, "fdb/show", "b"), 10, what="b learned")
+    bid = call(ctl, "port/show", "b")["id"]
+    ga.send()
+    wait_for(lambda: rx(sw, "a") >= 10, 10, interval=0.005,
+             what="the switch receives a's frames for b")
+    t = time.monotonic()
+    call(ctl, "port/del", "b")
+    # c, with no guest (its link down), takes b's id; a frame to a MAC
+    # pinned on c goes into the tx buffer of that id, where a's frames
+    # for b wait, and is dropped there when due (port_down).
+    call(ctl, "port/add", env.sock("c"), "name=c")
+    assert call(ctl, "port/show", "c")["id"] == bid
+    call(ctl, "fdb/add", mac_x, "c")
+    gd.send()
+    wait_for(lambda: rx(sw, "d") >= 1, 10, interval=0.005,
+             what="the switch receives d's frame")
+    print("b deleted, c added, d's frame in within %.3f s" %
+          (time.monotonic() - t))
+    wait_for(lambda: call(ctl, "port/show", "c")["drops"] >= 1, 10,
+             what="d's frame dropped on c")
+    time.sleep(1.2)   # past the interval: whatever waited is due
+    c = call(ctl, "port/show", "c")
+    assert c["drops"] == 1 and c["drops_by_reason"]["port_down"] == 1, c
+    gb.finish()
+    ga.finish()
+    gd.finish()
+    assert sw.stop() == 0
+    assert sw.final[1][0]["in_use"] == 0
