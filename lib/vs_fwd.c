@@ -411,6 +411,14 @@ vs_fwd_rebalance_even(void)
 	return rebalance(true);
 }
 
+/*
+ * Send @p pid's buffer. Frames buffered in an earlier pass (they waited:
+ * --tx-flush-interval) may have outlived their port, since the lcore
+ * reported quiescent states meanwhile: the port is looked up again by id
+ * and must have the serial it had; frames of a port that is gone are
+ * freed (nothing is left to count them on). A buffer filled in this pass
+ * needs no look-up.
+ */
 static inline void
 txbuf_flush_one(struct vs_lcore *lc, uint16_t pid)
 {
@@ -418,6 +426,16 @@ txbuf_flush_one(struct vs_lcore *lc, uint16_t pid)
 
 	if (b->n == 0)
 		return;
+	if (unlikely(b->since != lc->pass_tsc)) {
+		struct vs_port *p = vs_port_get(pid);
+
+		if (p == NULL || p->serial != b->serial) {
+			rte_pktmbuf_free_bulk(b->pkts, b->n);
+			b->n = 0;
+			return;
+		}
+		b->port = p;
+	}
 	vs_port_tx(b->port, lc->idx, b->pkts, b->n, fwd.retries);
 	b->n = 0;
 }
@@ -449,11 +467,8 @@ vs_fwd_txbuf_flush(struct vs_lcore *lc)
 
 /*
  * --tx-flush-interval: send the buffers whose first frame has waited
- * @p hold TSC cycles, keep the others listed. A buffer may wait across
- * passes, and so across quiescent states: its port may have been deleted
- * and freed meanwhile. The port is looked up again by id and serial;
- * frames for a port that is gone are freed (nothing is left to count
- * them on). Returns whether frames still wait.
+ * @p hold TSC cycles, keep the others listed. Returns whether frames
+ * still wait.
  */
 static bool
 txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold)
@@ -468,12 +483,6 @@ txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold)
 			continue;
 		if (now - b->since < hold) {
 			lc->dirty[k++] = pid;
-			continue;
-		}
-		b->port = vs_port_get(pid);
-		if (unlikely(b->port == NULL || b->port->serial != b->serial)) {
-			rte_pktmbuf_free_bulk(b->pkts, b->n);
-			b->n = 0;
 			continue;
 		}
 		txbuf_flush_one(lc, pid);
@@ -948,6 +957,8 @@ fwd_loop(void *arg)
 		rte_rcu_qsbr_quiescent(fwd.qsbr, lc->idx);
 		prev = now;
 	}
+	/* After the last quiescent state: every buffer is looked up again. */
+	lc->pass_tsc = 0;
 	txbuf_flush_due(lc, rte_rdtsc(), 0);
 	rte_rcu_qsbr_thread_offline(fwd.qsbr, lc->idx);
 	rte_rcu_qsbr_thread_unregister(fwd.qsbr, lc->idx);
