@@ -977,23 +977,29 @@ reload_switch(const struct vs_conf *nc)
 		{ "tx-retries", nc->tx_retries, sv.tx_retries },
 		{ "stats-period", nc->stats_period, sv.stats_period },
 	};
+	/* What takes effect at once. */
+	const struct {
+		const char *name, *unit;
+		uint32_t want;
+		uint32_t (*get)(void);
+		void (*set)(uint32_t);
+	} live[] = {
+		{ "fdb-aging", "s", nc->fdb_aging, vs_fdb_get_aging,
+		  vs_fdb_set_aging },
+		{ "tx-flush-interval", "us", nc->tx_flush_us,
+		  vs_fwd_get_tx_flush, vs_fwd_set_tx_flush },
+	};
 	unsigned int i;
 	int n = 0;
 
-	if (nc->fdb_aging != UINT32_MAX &&
-	    nc->fdb_aging != vs_fdb_get_aging()) {
-		SAVE_LOG(INFO, "reload: fdb-aging %u -> %u s\n",
-			 vs_fdb_get_aging(), nc->fdb_aging);
-		vs_fdb_set_aging(nc->fdb_aging);
-		n++;
-	}
-	if (nc->tx_flush_us != UINT32_MAX &&
-	    nc->tx_flush_us != vs_fwd_get_tx_flush()) {
-		SAVE_LOG(INFO, "reload: tx-flush-interval %u -> %u us\n",
-			 vs_fwd_get_tx_flush(), nc->tx_flush_us);
-		vs_fwd_set_tx_flush(nc->tx_flush_us);
-		n++;
-	}
+	for (i = 0; i < RTE_DIM(live); i++)
+		if (live[i].want != UINT32_MAX &&
+		    live[i].want != live[i].get()) {
+			SAVE_LOG(INFO, "reload: %s %u -> %u %s\n", live[i].name,
+				 live[i].get(), live[i].want, live[i].unit);
+			live[i].set(live[i].want);
+			n++;
+		}
 	for (i = 0; i < RTE_DIM(restart); i++)
 		if (restart[i].want != UINT32_MAX &&
 		    restart[i].want != restart[i].have)
