@@ -412,15 +412,15 @@ vs_fwd_rebalance_even(void)
 }
 
 /*
- * Send @p pid's buffer. Frames buffered in an earlier pass (they waited:
- * --tx-flush-interval) may have outlived their port, since the lcore
- * reported quiescent states meanwhile: the port is looked up again by id
- * and must have the serial it had; frames of a port that is gone are
- * freed (nothing is left to count them on). A buffer filled in this pass
- * needs no look-up.
+ * Send @p pid's buffer at TSC @p now. Frames buffered in an earlier pass
+ * (they waited: --tx-flush-interval) may have outlived their port, since
+ * the lcore reported quiescent states meanwhile: the port is looked up
+ * again by id and must have the serial it had; frames of a port that is
+ * gone are freed (nothing is left to count them on). A buffer filled in
+ * this pass needs no look-up.
  */
 static inline void
-txbuf_flush_one(struct vs_lcore *lc, uint16_t pid)
+txbuf_flush_one(struct vs_lcore *lc, uint16_t pid, uint64_t now)
 {
 	struct vs_txbuf *b = &lc->tx[pid];
 
@@ -438,6 +438,7 @@ txbuf_flush_one(struct vs_lcore *lc, uint16_t pid)
 	}
 	vs_port_tx(b->port, lc->idx, b->pkts, b->n, fwd.retries);
 	b->n = 0;
+	b->last_tx = now;
 }
 
 void
@@ -461,14 +462,15 @@ vs_fwd_txbuf_flush(struct vs_lcore *lc)
 	uint16_t i;
 
 	for (i = 0; i < lc->nb_dirty; i++)
-		txbuf_flush_one(lc, lc->dirty[i]);
+		txbuf_flush_one(lc, lc->dirty[i], lc->pass_tsc);
 	lc->nb_dirty = 0;
 }
 
 /*
- * --tx-flush-interval: send the buffers whose first frame has waited
- * @p hold TSC cycles, keep the others listed. Returns whether frames
- * still wait.
+ * --tx-flush-interval, as OVS-DPDK's dpif-netdev does it: a port's
+ * buffer goes out once @p hold TSC cycles have passed since the last send
+ * to the port (so at once after a quiet spell: light traffic pays no
+ * latency), the others stay listed. Returns whether frames still wait.
  */
 static bool
 txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold)
@@ -481,11 +483,11 @@ txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold)
 
 		if (b->n == 0)
 			continue;
-		if (now - b->since < hold) {
+		if (now - b->last_tx < hold) {
 			lc->dirty[k++] = pid;
 			continue;
 		}
-		txbuf_flush_one(lc, pid);
+		txbuf_flush_one(lc, pid, now);
 	}
 	lc->nb_dirty = k;
 	return k != 0;
@@ -500,9 +502,11 @@ txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 	 * Frames that waited (--tx-flush-interval) for a port deleted since,
 	 * whose id @p p now has: the port they were for is gone.
 	 */
-	if (unlikely(b->n != 0 && b->serial != p->serial)) {
-		rte_pktmbuf_free_bulk(b->pkts, b->n);
+	if (unlikely(b->serial != p->serial)) {
+		if (b->n != 0)
+			rte_pktmbuf_free_bulk(b->pkts, b->n);
 		b->n = 0;
+		b->last_tx = 0; /* a new port: no send to wait after */
 	}
 	if (b->n == 0) {
 		/* A buffer flushed when full stays listed; don't list it twice. */
@@ -519,7 +523,7 @@ txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 	}
 	b->pkts[b->n++] = m;
 	if (unlikely(b->n == VS_TXBUF))
-		txbuf_flush_one(lc, p->id);
+		txbuf_flush_one(lc, p->id, lc->pass_tsc);
 }
 
 /* Frames needing an offload @p p lacks, or larger than its MTU. */
@@ -912,13 +916,16 @@ fwd_loop(void *arg)
 			 * is polled (as OVS's default tx-flush-interval 0):
 			 * the frames are still in the cache, and a sender's
 			 * ACKs do not wait behind another port's bulk copy.
-			 * With --tx-flush-interval, they wait for more.
+			 * With --tx-flush-interval, the buffers of ports sent
+			 * to less than the interval ago wait for more.
 			 */
 			n = vs_fwd_rxq_poll(lc, pl, i, prev);
 			if (n) {
 				got += n;
 				if (hold == 0)
 					vs_fwd_txbuf_flush(lc);
+				else
+					txbuf_flush_due(lc, rte_rdtsc(), hold);
 			}
 		}
 		now = rte_rdtsc();

@@ -85,6 +85,12 @@ struct vs_txbuf {
 	 */
 	uint64_t serial;
 	uint64_t since; /* TSC of the pass that buffered the first frame */
+	/*
+	 * --tx-flush-interval, as OVS's: TSC of the last send to the port,
+	 * which waits until that plus the interval for its next send. A frame
+	 * after a quiet interval goes at once; a stream goes in batches.
+	 */
+	uint64_t last_tx;
 	struct rte_mbuf *pkts[VS_TXBUF];
 };
 
