@@ -1345,7 +1345,8 @@ vs_conf_usage(const char *prog)
 	       "  --tx-retries N          tx retries before a drop (%d)\n"
 	       "  --busyloop-timeout USEC poll time before sleeping, 0 = always poll\n"
 	       "  --tx-flush-interval USEC\n"
-	       "                          longest a frame waits for more to its port (0)\n"
+	       "                          after a send to a port, wait this long before\n"
+	       "                          the next while frames gather (OVS's; 0)\n"
 	       "  --stats-period SEC      print per-port rates every SEC seconds\n"
 	       "  -i, --interactive       command prompt\n"
 	       "  -h, --help              this text\n",

@@ -190,7 +190,7 @@ static const struct vs_cmd fwd_cmds[] = {
 	{ "lcore/rebalance", "", "spread the rx queues over the lcores again",
 	  0, 0, NULL, cmd_lcore_rebalance },
 	{ "lcore/tx-flush", "[USEC]",
-	  "show or set the tx flush interval: the longest a frame waits in a tx buffer for more to its port (0 = none)",
+	  "show or set the tx flush interval (OVS's tx-flush-interval): after a send to a port, its next send waits this long while frames gather (0 = none)",
 	  0, 1, NULL, cmd_lcore_tx_flush },
 };
 
