@@ -503,8 +503,7 @@ txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 	 * whose id @p p now has: the port they were for is gone.
 	 */
 	if (unlikely(b->serial != p->serial)) {
-		if (b->n != 0)
-			rte_pktmbuf_free_bulk(b->pkts, b->n);
+		rte_pktmbuf_free_bulk(b->pkts, b->n); /* none: a no-op */
 		b->n = 0;
 		b->last_tx = 0; /* a new port: no send to wait after */
 	}
