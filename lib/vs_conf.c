@@ -792,6 +792,7 @@ static const struct num_opt num_opts[] = {
 	NUM("stats-period", stats_period, 0, 0, 86400),
 	NUM("busyloop-timeout", busyloop_us, 0, 0, 10 * 1000 * 1000),
 	NUM("tx-flush-interval", tx_flush_us, 0, 0, VS_MAX_TX_FLUSH_US),
+	NUM("tx-coalesce", tx_coalesce_us, 0, 0, VS_MAX_TX_FLUSH_US),
 };
 
 static int
@@ -1347,6 +1348,8 @@ vs_conf_usage(const char *prog)
 	       "  --tx-flush-interval USEC\n"
 	       "                          after a send to a port, wait this long before\n"
 	       "                          the next while frames gather (OVS's; 0)\n"
+	       "  --tx-coalesce USEC      a frame to a guest waits up to this long for\n"
+	       "                          more, one interrupt for all (0)\n"
 	       "  --stats-period SEC      print per-port rates every SEC seconds\n"
 	       "  -i, --interactive       command prompt\n"
 	       "  -h, --help              this text\n",
@@ -1409,6 +1412,7 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 		{ "stats-period", required_argument, NULL, OPT_NUM },
 		{ "busyloop-timeout", required_argument, NULL, OPT_NUM },
 		{ "tx-flush-interval", required_argument, NULL, OPT_NUM },
+		{ "tx-coalesce", required_argument, NULL, OPT_NUM },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },

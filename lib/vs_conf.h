@@ -175,6 +175,8 @@ struct vs_conf {
 	uint32_t busyloop_us; /**< Default busy-loop timeout, us. */
 	/** Longest wait of a frame in a tx buffer, us; 0 = none. */
 	uint32_t tx_flush_us;
+	/** How long a guest's first buffered frame waits, us; 0 = none. */
+	uint32_t tx_coalesce_us;
 	char config_file[PATH_MAX];
 	char ctl_path[PATH_MAX];
 	/** --metrics: numeric address (IPv4 or IPv6) and TCP port; 0 = off. */

@@ -51,6 +51,9 @@ static struct {
 	/* --tx-flush-interval: how long a frame may wait in a tx buffer. */
 	_Atomic uint32_t flush_us;
 	_Atomic uint64_t flush_tsc; /* the same in TSC cycles; 0: at once */
+	/* --tx-coalesce: how long a guest's first buffered frame waits. */
+	_Atomic uint32_t coal_us;
+	_Atomic uint64_t coal_tsc;
 	volatile bool quit;
 } fwd;
 
@@ -122,6 +125,7 @@ vs_fwd_init(const struct vs_conf *conf)
 	fwd.retries = conf->tx_retries;
 	fwd.quiet_tsc = rte_get_tsc_hz() / (1000000 / VS_QUIET_US);
 	vs_fwd_set_tx_flush(conf->tx_flush_us);
+	vs_fwd_set_tx_coalesce(conf->tx_coalesce_us);
 	return 0;
 nomem:
 	vs_fwd_fini();
@@ -457,6 +461,21 @@ vs_fwd_get_tx_flush(void)
 }
 
 void
+vs_fwd_set_tx_coalesce(uint32_t usec)
+{
+	atomic_store_explicit(&fwd.coal_tsc,
+			      (uint64_t)usec * rte_get_tsc_hz() / 1000000,
+			      memory_order_relaxed);
+	atomic_store_explicit(&fwd.coal_us, usec, memory_order_relaxed);
+}
+
+uint32_t
+vs_fwd_get_tx_coalesce(void)
+{
+	return atomic_load_explicit(&fwd.coal_us, memory_order_relaxed);
+}
+
+void
 vs_fwd_txbuf_flush(struct vs_lcore *lc)
 {
 	uint16_t i;
@@ -470,10 +489,13 @@ vs_fwd_txbuf_flush(struct vs_lcore *lc)
  * --tx-flush-interval, as OVS-DPDK's dpif-netdev does it: a port's
  * buffer goes out once @p hold TSC cycles have passed since the last send
  * to the port (so at once after a quiet spell: light traffic pays no
- * latency), the others stay listed. Returns whether frames still wait.
+ * latency). --tx-coalesce, for a guest's port: and once its first frame
+ * has waited @p coal cycles (a lone frame pays them: the guest's
+ * interrupt is put off, as a NIC's rx-usecs does). Other buffers stay
+ * listed. Returns whether frames still wait.
  */
 static bool
-txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold)
+txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold, uint64_t coal)
 {
 	uint16_t i, k = 0;
 
@@ -483,7 +505,8 @@ txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold)
 
 		if (b->n == 0)
 			continue;
-		if (now - b->last_tx < hold) {
+		if (now - b->last_tx < hold ||
+		    (b->coalesce && now - b->since < coal)) {
 			lc->dirty[k++] = pid;
 			continue;
 		}
@@ -513,6 +536,7 @@ txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 
 		b->port = p;
 		b->serial = p->serial;
+		b->coalesce = p->kind == VS_PORT_VHOST;
 		b->since = lc->pass_tsc;
 		for (i = 0; i < lc->nb_dirty; i++)
 			if (lc->dirty[i] == p->id)
@@ -898,6 +922,8 @@ fwd_loop(void *arg)
 		enum vs_sleep_result r;
 		uint64_t got = 0,
 			 hold = atomic_load_explicit(&fwd.flush_tsc,
+						     memory_order_relaxed),
+			 coal = atomic_load_explicit(&fwd.coal_tsc,
 						     memory_order_relaxed);
 		bool held = false;
 		uint16_t i, n;
@@ -915,21 +941,22 @@ fwd_loop(void *arg)
 			 * is polled (as OVS's default tx-flush-interval 0):
 			 * the frames are still in the cache, and a sender's
 			 * ACKs do not wait behind another port's bulk copy.
-			 * With --tx-flush-interval, the buffers of ports sent
-			 * to less than the interval ago wait for more.
+			 * With --tx-flush-interval or --tx-coalesce, the
+			 * buffers not yet due wait for more.
 			 */
 			n = vs_fwd_rxq_poll(lc, pl, i, prev);
 			if (n) {
 				got += n;
-				if (hold == 0)
+				if ((hold | coal) == 0)
 					vs_fwd_txbuf_flush(lc);
 				else
-					txbuf_flush_due(lc, rte_rdtsc(), hold);
+					txbuf_flush_due(lc, rte_rdtsc(), hold,
+							coal);
 			}
 		}
 		now = rte_rdtsc();
 		if (lc->nb_dirty > 0)
-			held = txbuf_flush_due(lc, now, hold);
+			held = txbuf_flush_due(lc, now, hold, coal);
 		full = false;
 
 		if (unlikely(lc->eth_fired)) {
@@ -965,7 +992,7 @@ fwd_loop(void *arg)
 	}
 	/* After the last quiescent state: every buffer is looked up again. */
 	lc->pass_tsc = 0;
-	txbuf_flush_due(lc, rte_rdtsc(), 0);
+	txbuf_flush_due(lc, rte_rdtsc(), 0, 0);
 	rte_rcu_qsbr_thread_offline(fwd.qsbr, lc->idx);
 	rte_rcu_qsbr_thread_unregister(fwd.qsbr, lc->idx);
 	FWD_LOG(INFO, "lcore %u stopped\n", lc->lcore_id);

@@ -91,6 +91,17 @@ void vs_fwd_wake_all(void);
 void vs_fwd_set_tx_flush(uint32_t usec);
 uint32_t vs_fwd_get_tx_flush(void);
 
+/**
+ * --tx-coalesce: a frame to a guest's (vhost-user) port that finds its
+ * lcore's tx buffer for the port empty waits there up to @p usec, so that
+ * the frames after it go with it and the guest takes them on one
+ * interrupt (what a NIC's rx-usecs does); a full buffer goes at once. 0
+ * (the default): no wait. Any thread; the lcores see it from their next
+ * pass.
+ */
+void vs_fwd_set_tx_coalesce(uint32_t usec);
+uint32_t vs_fwd_get_tx_coalesce(void);
+
 /** Launch the loops on the worker lcores. */
 int vs_fwd_start(void);
 

@@ -177,6 +177,24 @@ cmd_lcore_tx_flush(int argc, const char *const *argv, json_t **res, char *err,
 	return 0;
 }
 
+static int
+cmd_lcore_tx_coalesce(int argc, const char *const *argv, json_t **res,
+		      char *err, size_t errlen)
+{
+	unsigned long usec;
+
+	if (argc > 0) {
+		if (vs_cmd_parse_uint(argv[0], VS_MAX_TX_FLUSH_US, &usec) != 0)
+			return vs_cmd_err(
+				err, errlen, VS_RPC_INVALID_PARAMS,
+				"USEC '%s' must be 0..%u (0 = no wait)",
+				argv[0], VS_MAX_TX_FLUSH_US);
+		vs_fwd_set_tx_coalesce(usec);
+	}
+	*res = json_pack("{s:i}", "tx_coalesce_us", vs_fwd_get_tx_coalesce());
+	return 0;
+}
+
 static const struct vs_cmd fwd_cmds[] = {
 	{ "busyloop/set", "PORT|all [QUEUE] USEC",
 	  "busy-loop timeout: poll an idle rx queue USEC us, then sleep until a kick (0 = poll forever)",
@@ -192,6 +210,9 @@ static const struct vs_cmd fwd_cmds[] = {
 	{ "lcore/tx-flush", "[USEC]",
 	  "show or set the tx flush interval (OVS's tx-flush-interval): after a send to a port, its next send waits this long while frames gather (0 = none)",
 	  0, 1, NULL, cmd_lcore_tx_flush },
+	{ "lcore/tx-coalesce", "[USEC]",
+	  "show or set tx coalescing for guests: a frame to a guest's port that finds no frame waiting waits up to USEC for more, so the guest takes them on one interrupt (0 = none)",
+	  0, 1, NULL, cmd_lcore_tx_coalesce },
 };
 
 int

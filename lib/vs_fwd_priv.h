@@ -91,6 +91,11 @@ struct vs_txbuf {
 	 * after a quiet interval goes at once; a stream goes in batches.
 	 */
 	uint64_t last_tx;
+	/*
+	 * --tx-coalesce applies: the port is a guest's (vhost-user), whose
+	 * interrupts the wait saves. Set with @port.
+	 */
+	bool coalesce;
 	struct rte_mbuf *pkts[VS_TXBUF];
 };
 

@@ -156,6 +156,7 @@ load(const char *file, char *err, size_t errlen)
 	c->burst = UINT16_MAX;
 	c->mbufs = c->fdb_size = c->fdb_aging = c->tx_retries = UINT32_MAX;
 	c->stats_period = c->busyloop_us = c->tx_flush_us = UINT32_MAX;
+	c->tx_coalesce_us = UINT32_MAX;
 	ret = vs_conf_load_file(c, file, err, errlen);
 	if (ret < 0) {
 		free(c);
@@ -369,9 +370,10 @@ put_conf(FILE *f, struct vs_save_counts *cnt)
 	fprintf(f,
 		"[switch]\nburst = %u\nmbufs = %u\nfdb-size = %u\nfdb-aging = %u\n"
 		"tx-retries = %u\nstats-period = %u\nbusyloop-timeout = %u\n"
-		"tx-flush-interval = %u\n",
+		"tx-flush-interval = %u\ntx-coalesce = %u\n",
 		sv.burst, sv.mbufs, sv.fdb_size, vs_fdb_get_aging(),
-		sv.tx_retries, sv.stats_period, def, vs_fwd_get_tx_flush());
+		sv.tx_retries, sv.stats_period, def, vs_fwd_get_tx_flush(),
+		vs_fwd_get_tx_coalesce());
 	memset(cnt, 0, sizeof(*cnt));
 	for (i = 0; i < vs_port_count(); i++) {
 		struct vs_port *p = vs_port_get(i);
@@ -988,6 +990,8 @@ reload_switch(const struct vs_conf *nc)
 		  vs_fdb_set_aging },
 		{ "tx-flush-interval", "us", nc->tx_flush_us,
 		  vs_fwd_get_tx_flush, vs_fwd_set_tx_flush },
+		{ "tx-coalesce", "us", nc->tx_coalesce_us,
+		  vs_fwd_get_tx_coalesce, vs_fwd_set_tx_coalesce },
 	};
 	unsigned int i;
 	int n = 0;
