@@ -38,7 +38,8 @@ def snapshot(ctl):
                                                   "vswitch.*")}
     return {"ports": ports, "keys": keys, "fdb": fdb, "busyloop": busy,
             "aging": call(ctl, "fdb/aging")["aging"], "log": levels,
-            "tx_flush": call(ctl, "lcore/tx-flush")["tx_flush_interval_us"]}
+            "tx_flush": call(ctl, "lcore/tx-flush")["tx_flush_interval_us"],
+            "tx_coalesce": call(ctl, "lcore/tx-coalesce")["tx_coalesce_us"]}
 
 
 def write(path, text):
@@ -55,6 +56,7 @@ def test_save_and_restart_identical(env):
 fdb-aging = 120
 busyloop-timeout = 20
 tx-flush-interval = 250
+tx-coalesce = 120
 [vhost.a]
 path = %s
 vlan = 10
@@ -269,9 +271,11 @@ path = %s
         assert snapshot(ctl) == before
     # And the switch still takes a good one.
     write(conf, good.replace("vlan = 10", "vlan = 11").replace(
-        "fdb-aging = 100", "fdb-aging = 100\ntx-flush-interval = 40"))
+        "fdb-aging = 100", "fdb-aging = 100\ntx-flush-interval = 40\n"
+        "tx-coalesce = 250"))
     sw.proc.kill(signal.SIGHUP)
-    sw.wait_log(r"reload: .* applied, 2 change")
+    sw.wait_log(r"reload: .* applied, 3 change")
     assert call(ctl, "port/show", "a")["vlan"] == 11
     assert call(ctl, "lcore/tx-flush") == {"tx_flush_interval_us": 40}
+    assert call(ctl, "lcore/tx-coalesce") == {"tx_coalesce_us": 250}
     assert sw.stop() == 0

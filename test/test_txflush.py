@@ -127,3 +127,70 @@ def test_port_deleted_while_its_frames_wait(env):
     gd.finish()
     assert sw.stop() == 0
     assert sw.final[1][0]["in_use"] == 0
+
+
+def test_coalesce_holds_a_guests_first_frame(env):
+    """--tx-coalesce (guest interrupt coalescing), 1 s: c's broadcast goes
+    out of the net_null port at once (not a guest's: no wait) and reaches
+    guest a only after a second, the first frame to a having waited for
+    more. Then 100 frames from a to c: the first 64 fill the buffer and go
+    at once, the other 36 wait their second; all arrive whole and in
+    order. lcore/tx-coalesce shows and sets the time and refuses what is
+    out of range; config/save writes it; 0 turns it off (a frame goes at
+    once)."""
+    ctl = env.file("ctl")
+    args = ["--ctl", ctl, "--busyloop-timeout", "50", "--burst", "1",
+            "--tx-coalesce", "1000000"]
+    for g in "ac":
+        args += ["--vhost", "%s,name=%s" % (env.sock(g), g)]
+    sw = env.switch(args=args, lcores=ONE,
+                    vdevs=["net_null0,no-rx=1"]).start()
+    assert call(ctl, "lcore/tx-coalesce") == {"tx_coalesce_us": 1000000}
+    assert call(ctl, "lcore/tx-flush") == {"tx_flush_interval_us": 0}
+    hello = frame(MAC["c"], BCAST, 0)
+    gc = env.guest("c", env.sock("c"), [hello], mac=MAC["c"]).start()
+    n = 100
+    fa = [frame(MAC["a"], MAC["c"], i, 64 + (i % 7) * 100) for i in range(n)]
+    ga = env.guest("a", env.sock("a"), fa, mac=MAC["a"]).start()
+    for g in "ac":
+        sw.wait_link(g)
+
+    def st(p):
+        return call(ctl, "stats/show", p)
+
+    gc.send()
+    wait_for(lambda: st("c")["rx_pkts"] >= 1, 10, interval=0.002,
+             what="the switch receives c's hello")
+    t0 = time.monotonic()
+    assert st("net_null0")["tx_pkts"] == 1      # not a guest: at once
+    a_tx = st("a")["tx_pkts"]
+    if time.monotonic() - t0 < 0.5:
+        assert a_tx == 0, "c's hello sent to a at once, want it held"
+    wait_for(lambda: st("a")["tx_pkts"] == 1, 10, interval=0.002,
+             what="c's hello sent to a")
+    waited = time.monotonic() - t0
+    assert waited > 0.7, "c's hello reached a after %.3f s, want ~1" % waited
+
+    ga.send()
+    wait_for(lambda: st("a")["rx_pkts"] >= n, 10, interval=0.002,
+             what="the switch receives a's frames")
+    t0 = time.monotonic()
+    c_tx = st("c")["tx_pkts"]
+    if time.monotonic() - t0 < 0.5:
+        assert c_tx == 64, "%d of a's frames sent: want a full buffer " \
+            "(64) at once, 36 waiting" % c_tx
+    wait_for(lambda: st("c")["tx_pkts"] == n, 10, what="a's frames sent")
+    assert gc.finish() == fa
+    assert ga.finish() == [hello]
+    assert call(ctl, "port/show", "c")["drops"] == 0
+
+    for bad in ("1000001", "x", "-1"):
+        with pytest.raises(RpcError) as e:
+            call(ctl, "lcore/tx-coalesce", bad)
+        assert "USEC '%s' must be 0..1000000" % bad in e.value.message
+    saved = env.file("saved.ini")
+    call(ctl, "config/save", saved)
+    assert "\ntx-coalesce = 1000000\n" in open(saved).read()
+    assert call(ctl, "lcore/tx-coalesce", "0") == {"tx_coalesce_us": 0}
+    assert sw.stop() == 0
+    assert sw.final[1][0]["in_use"] == 0
