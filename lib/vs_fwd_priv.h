@@ -73,6 +73,13 @@ struct vs_armed {
 struct vs_txbuf {
 	uint16_t n;
 	/*
+	 * --tx-coalesce applies: the port is a guest's (vhost-user), whose
+	 * interrupts the wait saves. Set with @port. In the padding after @n:
+	 * the layout (and the 552-byte stride) of the datapath's buffers is
+	 * what it was without it.
+	 */
+	bool coalesce;
+	/*
 	 * The port the frames go to, read once when the first frame is
 	 * buffered: a port/del that unpublishes it meanwhile cannot free it
 	 * before this lcore's next quiescent state, which comes after the
@@ -91,11 +98,6 @@ struct vs_txbuf {
 	 * after a quiet interval goes at once; a stream goes in batches.
 	 */
 	uint64_t last_tx;
-	/*
-	 * --tx-coalesce applies: the port is a guest's (vhost-user), whose
-	 * interrupts the wait saves. Set with @port.
-	 */
-	bool coalesce;
 	struct rte_mbuf *pkts[VS_TXBUF];
 };
 
