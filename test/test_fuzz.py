@@ -215,6 +215,13 @@ class Sampler(threading.Thread):
     def stop(self):
         self.ev.set()
         self.join(30)
+        # The last interval no shorter than half a period: a final sample
+        # a few ms after a periodic one may fall between two bursts and
+        # read as a stall (seen once in CI: 5 intervals, the last ~0 s).
+        if self.samples:
+            rest = self.samples[-1][0] + self.period / 2 - time.monotonic()
+            if rest > 0:
+                time.sleep(rest)
         try:
             self.samples.append((time.monotonic(), stats(self.ctl)))
         except (OSError, ValueError, ctlclient.RpcError) as e:
@@ -226,11 +233,12 @@ class Sampler(threading.Thread):
         assert len(vals) >= min_intervals + 1, (
             "only %d samples of %s %s (errors: %s)" % (len(vals), port, key,
                                                        self.errors[:3]))
-        stuck = [(round(t1 - vals[0][0], 1), v0, v1)
+        stuck = [(round(t0 - vals[0][0], 2), round(t1 - vals[0][0], 2), v0,
+                  v1)
                  for (t0, v0), (t1, v1) in zip(vals, vals[1:]) if v1 <= v0]
         assert not stuck, "%s %s did not grow in %d of %d intervals " \
-            "(t, before, after): %s" % (port, key, len(stuck), len(vals) - 1,
-                                        stuck[:5])
+            "(from t, to t, before, after): %s" % (
+                port, key, len(stuck), len(vals) - 1, stuck[:5])
         return vals
 
 
