@@ -17,13 +17,13 @@ TWO = "0@0,1@1,2@0"
 ONE = "0@0,1@1"
 
 
-def switch(env, names, lcores, extra=(), queues=None):
+def switch(env, names, lcores, extra=(), queues=None, vdevs=()):
     ctl = env.file("ctl")
     args = ["--ctl", ctl, "--busyloop-timeout", "50"] + list(extra)
     for g in names:
         q = ",queues=%d" % queues[g] if queues and g in queues else ""
         args += ["--vhost", "%s,name=%s%s" % (env.sock(g), g, q)]
-    sw = env.switch(args=args, lcores=lcores)
+    sw = env.switch(args=args, lcores=lcores, vdevs=list(vdevs))
     sw.start()
     return sw, ctl
 

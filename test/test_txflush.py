@@ -22,6 +22,21 @@ def tx(sw, port):
     return sw.stats()[0][port]["tx_pkts"]
 
 
+def knob_ctl_and_save(env, ctl, method, key, ini_key):
+    """A 1 s tx wait knob (@method replies {@key: usec}): out-of-range
+    values are refused and change nothing, config/save writes it as
+    @ini_key, and 0 sets it off."""
+    for bad in ("1000001", "x", "-1"):
+        with pytest.raises(RpcError) as e:
+            call(ctl, method, bad)
+        assert "USEC '%s' must be 0..1000000" % bad in e.value.message
+    assert call(ctl, method) == {key: 1000000}
+    saved = env.file("saved.ini")
+    call(ctl, "config/save", saved)
+    assert "\n%s = 1000000\n" % ini_key in open(saved).read()
+    assert call(ctl, method, "0") == {key: 0}
+
+
 def test_frames_wait_for_the_interval_then_all_go(env):
     """At 300 us a stream of 100 frames arrives whole and in order. At 1 s,
     of two frames right after one another (rx bursts of one frame), the
@@ -66,15 +81,8 @@ def test_frames_wait_for_the_interval_then_all_go(env):
     assert got == fa + fb
     assert call(ctl, "port/show", "c")["drops"] == 0
 
-    for bad in ("1000001", "x", "-1"):
-        with pytest.raises(RpcError) as e:
-            call(ctl, "lcore/tx-flush", bad)
-        assert "USEC '%s' must be 0..1000000" % bad in e.value.message
-    assert call(ctl, "lcore/tx-flush") == {"tx_flush_interval_us": 1000000}
-    saved = env.file("saved.ini")
-    call(ctl, "config/save", saved)
-    assert "\ntx-flush-interval = 1000000\n" in open(saved).read()
-    assert call(ctl, "lcore/tx-flush", "0") == {"tx_flush_interval_us": 0}
+    knob_ctl_and_save(env, ctl, "lcore/tx-flush", "tx_flush_interval_us",
+                      "tx-flush-interval")
     assert sw.stop() == 0
     assert sw.final[1][0]["in_use"] == 0
 
@@ -136,15 +144,10 @@ def test_coalesce_holds_a_guests_first_frame(env):
     more. Then 100 frames from a to c: the first 64 fill the buffer and go
     at once, the other 36 wait their second; all arrive whole and in
     order. lcore/tx-coalesce shows and sets the time and refuses what is
-    out of range; config/save writes it; 0 turns it off (a frame goes at
-    once)."""
-    ctl = env.file("ctl")
-    args = ["--ctl", ctl, "--busyloop-timeout", "50", "--burst", "1",
-            "--tx-coalesce", "1000000"]
-    for g in "ac":
-        args += ["--vhost", "%s,name=%s" % (env.sock(g), g)]
-    sw = env.switch(args=args, lcores=ONE,
-                    vdevs=["net_null0,no-rx=1"]).start()
+    out of range; config/save writes it; it takes 0 (off)."""
+    sw, ctl = switch(env, "ac", ONE, extra=["--burst", "1", "--tx-coalesce",
+                                            "1000000"],
+                     vdevs=["net_null0,no-rx=1"])
     assert call(ctl, "lcore/tx-coalesce") == {"tx_coalesce_us": 1000000}
     assert call(ctl, "lcore/tx-flush") == {"tx_flush_interval_us": 0}
     hello = frame(MAC["c"], BCAST, 0)
@@ -184,13 +187,7 @@ def test_coalesce_holds_a_guests_first_frame(env):
     assert ga.finish() == [hello]
     assert call(ctl, "port/show", "c")["drops"] == 0
 
-    for bad in ("1000001", "x", "-1"):
-        with pytest.raises(RpcError) as e:
-            call(ctl, "lcore/tx-coalesce", bad)
-        assert "USEC '%s' must be 0..1000000" % bad in e.value.message
-    saved = env.file("saved.ini")
-    call(ctl, "config/save", saved)
-    assert "\ntx-coalesce = 1000000\n" in open(saved).read()
-    assert call(ctl, "lcore/tx-coalesce", "0") == {"tx_coalesce_us": 0}
+    knob_ctl_and_save(env, ctl, "lcore/tx-coalesce", "tx_coalesce_us",
+                      "tx-coalesce")
     assert sw.stop() == 0
     assert sw.final[1][0]["in_use"] == 0
