@@ -27,6 +27,73 @@
 /* The smallest segment size taken: below it a frame is an offload_error. */
 #define VS_OL_MIN_MSS 64
 
+/*
+ * The destination address of an IPv6 pseudo-header (RFC 8200 8.1): the
+ * final one, from a Routing header still to be followed. NULL for a
+ * routing type whose final destination is not given as such.
+ */
+static const uint8_t *
+ipv6_final_dst(const struct rte_mbuf *m, const struct rte_ipv6_hdr *ip)
+{
+	uint32_t off = m->l2_len + sizeof(*ip), end = m->l2_len + m->l3_len;
+	uint8_t next = ip->proto;
+
+	while (off + 8 <= end) {
+		const uint8_t *h =
+			rte_pktmbuf_mtod_offset(m, const uint8_t *, off);
+
+		/* Type 2 (Mobile IPv6): the home address; type 4 (SRv6): */
+		/* segment list[0]. Both are the 16 bytes after the first 8. */
+		if (next == IPPROTO_ROUTING && h[3] > 0) {
+			if ((h[2] != 2 && h[2] != 4) || off + 24 > end)
+				return NULL;
+			return h + 8;
+		}
+		next = h[0];
+		off += (h[1] + 1u) * 8;
+	}
+	return ip->dst_addr;
+}
+
+/*
+ * Fill the TCP/UDP checksum of IPv6 frame @p m (headers in its first
+ * segment) whose extension headers make DPDK's helpers wrong. -EINVAL if
+ * its final destination cannot be known.
+ */
+static int
+ipv6_ext_cksum(struct rte_mbuf *m, bool udp)
+{
+	const struct rte_ipv6_hdr *ip = rte_pktmbuf_mtod_offset(
+		m, const struct rte_ipv6_hdr *, m->l2_len);
+	uint32_t l4_off = m->l2_len + m->l3_len, l4len, sum,
+		 ck_off = udp ? offsetof(struct rte_udp_hdr, dgram_cksum)
+			      : offsetof(struct rte_tcp_hdr, cksum);
+	const uint8_t *dst = ipv6_final_dst(m, ip);
+	struct {
+		rte_be32_t len;
+		rte_be32_t proto;
+	} psd;
+	uint16_t *ck, raw;
+
+	if (dst == NULL ||
+	    rte_be_to_cpu_16(ip->payload_len) + sizeof(*ip) < m->l3_len)
+		return -EINVAL;
+	l4len = rte_be_to_cpu_16(ip->payload_len) + sizeof(*ip) - m->l3_len;
+	ck = rte_pktmbuf_mtod_offset(m, uint16_t *, l4_off + ck_off);
+	*ck = 0;
+	if (rte_raw_cksum_mbuf(m, l4_off, l4len, &raw) != 0)
+		return -EINVAL; /* shorter than its IPv6 length */
+	psd.len = rte_cpu_to_be_32(l4len);
+	psd.proto = rte_cpu_to_be_32(udp ? IPPROTO_UDP : IPPROTO_TCP);
+	sum = __rte_raw_cksum(ip->src_addr, sizeof(ip->src_addr), raw);
+	sum = __rte_raw_cksum(dst, sizeof(ip->dst_addr), sum);
+	sum = __rte_raw_cksum(&psd, sizeof(psd), sum);
+	raw = (uint16_t)~__rte_raw_cksum_reduce(sum);
+	/* RFC 768 / 8200 8.1: a UDP sum of 0 goes as all ones. */
+	*ck = raw == 0 && udp ? 0xffff : raw;
+	return 0;
+}
+
 int
 vs_offload_rx(struct rte_mbuf *m)
 {
@@ -62,6 +129,14 @@ vs_offload_rx(struct rte_mbuf *m)
 	m->l4_len = hl.l4_len;
 	if (rte_pktmbuf_data_len(m) < hl.l2_len + hl.l3_len + hl.l4_len)
 		return -EINVAL; /* headers must sit in the first segment */
+	if ((tx & RTE_MBUF_F_TX_IPV6) &&
+	    hl.l3_len != sizeof(struct rte_ipv6_hdr)) {
+		/* Extension headers: see vs_offload.h. */
+		if ((tx & RTE_MBUF_F_TX_TCP_SEG) ||
+		    ipv6_ext_cksum(m, l4 == RTE_PTYPE_L4_UDP) < 0)
+			return -EINVAL;
+		return 1;
+	}
 	m->ol_flags |= tx;
 	return 0;
 }
@@ -202,6 +277,11 @@ segment(struct vs_port *p, struct rte_mbuf *m, uint32_t mss,
 		s->l2_len = m->l2_len;
 		s->l3_len = m->l3_len;
 		s->l4_len = m->l4_len;
+		/* The remote VTEP behind a tunnel port (vs_fwd.c), and the
+		 * rest of what the forwarder set on the frame. */
+		s->hash = m->hash;
+		s->vlan_tci = m->vlan_tci;
+		s->port = m->port;
 		s->ol_flags = m->ol_flags &
 			(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6 |
 			 RTE_MBUF_F_TX_TCP_CKSUM);
@@ -294,10 +374,17 @@ vs_offload_finish(struct vs_port *p, struct rte_mbuf *m, struct rte_mbuf **out,
 			out[0] = m;
 			return 1;
 		}
-		/* Segments fit the MTU: IP packets of at most p->mtu. */
+		/*
+		 * Segments fit the MTU: IP packets of at most p->mtu, and
+		 * frames of at most p->max_frame with the L2 header the
+		 * frame has (a tag pushed on the way: 4 bytes more than
+		 * max_frame leaves room for on a tunnel port).
+		 */
 		mss = m->tso_segsz;
 		if (p->mtu && p->mtu >= hlen + VS_OL_MIN_MSS)
 			mss = RTE_MIN(mss, p->mtu - hlen);
+		if (max_frame && max_frame >= m->l2_len + hlen + VS_OL_MIN_MSS)
+			mss = RTE_MIN(mss, max_frame - m->l2_len - hlen);
 		return segment(p, m, mss, pool, out, max);
 	}
 	if (max_frame && rte_pktmbuf_pkt_len(m) > max_frame) {

@@ -39,8 +39,14 @@ struct vs_port;
 
 /**
  * Describe a frame librte_vhost flagged (VS_OL_RX_FLAGS) with the TX
- * offload fields. @return 0, or -EINVAL when its headers cannot be
- * parsed (the caller drops it: offload_error).
+ * offload fields. An IPv6 frame with extension headers is finished here
+ * instead: its checksum's pseudo-header needs the upper-layer protocol
+ * and length (and a Routing header's final destination), which DPDK's
+ * helpers (rte_ipv6_phdr_cksum(), so rte_net_intel_cksum_prepare() in
+ * librte_vhost's enqueue and in NICs' tx_prepare) take from the fixed
+ * header. @return 0 (described), 1 (finished: the caller counts sw_csum),
+ * or -EINVAL when its headers cannot be parsed or it is such a frame to
+ * segment (the caller drops it: offload_error).
  */
 int vs_offload_rx(struct rte_mbuf *m);
 

@@ -89,12 +89,12 @@ vs_vlan_out(struct vs_port *in, const struct vs_l2 *d, struct rte_mbuf *m,
 		rte_pktmbuf_free(m);
 		m = c;
 	}
+	/* It adds the tag's 4 bytes to l2_len itself (rte_vlan_strip()
+	 * does not take them off: see vs_vlan_in()). */
 	if (rte_vlan_insert(&m) != 0) {
 		vs_port_drop(in, VS_DROP_NO_MBUF, &m, 1);
 		return NULL;
 	}
-	if (m->ol_flags & VS_OL_TX_FLAGS)
-		m->l2_len += RTE_VLAN_HLEN;
 	return m;
 }
 
