@@ -482,8 +482,9 @@ arp_in(struct vs_underlay *ul, const struct vs_tunlist *tl, struct rte_mbuf *m,
 	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(*a) ||
 	    a->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
 	    a->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
-	    a->arp_hlen != RTE_ETHER_ADDR_LEN || a->arp_plen != 4)
-		return -1;
+	    a->arp_hlen != RTE_ETHER_ADDR_LEN || a->arp_plen != 4 ||
+	    !rte_is_unicast_ether_addr(&a->arp_data.arp_sha))
+		return -1; /* nor a group address to learn or answer */
 	sip = a->arp_data.arp_sip;
 	tip = a->arp_data.arp_tip;
 	vs_vx_neigh_learn(tl, AF_INET, &sip, &a->arp_data.arp_sha, now);
@@ -645,6 +646,24 @@ decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
 }
 
 /*
+ * The outer IPv4 header's checksum (RFC 1122 3.2.1.2): what the NIC found,
+ * or computed here when it did not look.
+ */
+static inline bool
+ip_csum_ok(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
+	   uint32_t ihl)
+{
+	switch (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+	case RTE_MBUF_F_RX_IP_CKSUM_BAD:
+		return false;
+	case RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN:
+		return rte_raw_cksum(ip, ihl) == 0xffff;
+	default: /* GOOD, or NONE: the header verified, the field not set */
+		return true;
+	}
+}
+
+/*
  * The common case in few compares: a frame for the tunnel and remote of
  * the one before, IPv4 without options, unfragmented, unpadded, its
  * lengths consistent; decapsulated in place. Everything else (false)
@@ -668,7 +687,8 @@ decap_fast(struct rte_mbuf *m, const struct vx_hit *hit)
 	    (ip->fragment_offset & RTE_BE16(0x3fff)) ||
 	    ip->next_proto_id != IPPROTO_UDP || ip->dst_addr != hit->dst ||
 	    ip->src_addr != hit->src || udp->dst_port != hit->dport ||
-	    vh->vx_vni != hit->vni || !(vh->vx_flags & VX_FLAG_I))
+	    vh->vx_vni != hit->vni || !(vh->vx_flags & VX_FLAG_I) ||
+	    !ip_csum_ok(m, ip, sizeof(*ip)))
 		return false;
 	tot = rte_be_to_cpu_16(ip->total_length);
 	if (tot + RTE_ETHER_HDR_LEN != rte_pktmbuf_pkt_len(m) ||
@@ -699,8 +719,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 {
 	struct vs_underlay *ul =
 		atomic_load_explicit(&via->ul, memory_order_acquire);
-	const struct vs_tunlist *tl =
-		atomic_load_explicit(&ul->tl, memory_order_acquire);
+	const struct vs_tunlist *tl;
 	struct rte_mbuf *reply[VX_MAX_BURST], *batch[VX_MAX_BURST];
 	uint64_t cnt[UL_MAX] = { 0 };
 	struct vs_vxlan *cur = NULL;
@@ -710,6 +729,12 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	uint64_t rn = 0, rbytes = 0;
 	uint16_t i, nr = 0, nb = 0;
 
+	/* Its last tunnel deleted since the caller looked. */
+	if (unlikely(ul == NULL)) {
+		vs_port_drop(via, VS_DROP_UNDERLAY, pkts, n);
+		return;
+	}
+	tl = atomic_load_explicit(&ul->tl, memory_order_acquire);
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct rte_ether_hdr *eth;
@@ -727,6 +752,9 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN)
 			goto drop;
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		/* No frame comes from a group address: nothing to answer. */
+		if (unlikely(!rte_is_unicast_ether_addr(&eth->src_addr)))
+			goto drop;
 		if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
 			switch (arp_in(ul, tl, m, now)) {
 			case 1:
@@ -766,6 +794,10 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			goto drop;
 		if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + ihl) {
 			why = UL_bad_header;
+			goto drop;
+		}
+		if (!ip_csum_ok(m, ip, ihl)) {
+			why = UL_bad_csum;
 			goto drop;
 		}
 		if (ip->fragment_offset & RTE_BE16(0x3fff)) {
@@ -1191,9 +1223,12 @@ neigh_tick(struct vs_vxlan *vx, struct vs_vx_neigh *nb, uint64_t now)
 	if (ul == NULL || now < nb->next_req)
 		return false;
 	if (mac & NEIGH_VALID) {
-		if (now - seen < ARP_REFRESH_S * hz)
+		/* An lcore may have seen it after @p now was read. */
+		uint64_t age = now > seen ? now - seen : 0;
+
+		if (age < ARP_REFRESH_S * hz)
 			return false;
-		if (now - seen > ARP_EXPIRE_S * hz)
+		if (age > ARP_EXPIRE_S * hz)
 			atomic_store(&nb->mac, 0);
 	}
 	nb->next_req = now + ARP_RETRY_S * hz;

@@ -741,6 +741,94 @@ def test_tunnel_mtu(rig):
             rig.port(sw, via)["mtu"] - 50, (sw, rig.port(sw, via)["mtu"])
 
 
+def test_tso_frame_to_one_remote(rig):
+    """A guest's TSO frame into a tunnel with two remotes. A frontend with
+    HOST_TSO4 (vhostuser_fuzz's Device, on a port t added to s1) sends a
+    3000-byte TCP frame to b1, learned behind remote .2: s1 segments it to
+    the tunnel's MTU before encapsulating (the tunnel takes no offload),
+    and every segment goes to .2 alone, as the frame would have (each
+    segment is a new mbuf: it must carry the remote the frame was switched
+    to). Then t becomes an access port of VLAN 10 and sends a broadcast
+    TSO frame: vx42 (no VLAN keys: a trunk) sends it tagged to both
+    remotes, its segments 4 bytes shorter, so that no outer packet is
+    above the underlay's MTU."""
+    import vhostuser_fuzz as vf
+    from scapy.all import TCP, Raw
+    from test_offload import (F_CSUM, F_HOST_TSO4, GSO_TCPV4, NEEDS_CSUM,
+                              payload, segments, vnet_hdr)
+    mac_t = "02:42:0a:00:00:77"
+    ul_mtu = rig.port("s1", "net_tap0")["mtu"]
+    tun_mtu = ul_mtu - 50
+    assert rig.port("s1", "vx42")["mtu"] == tun_mtu
+
+    def tso(dst, size):
+        return bytes(Ether(src=mac_t, dst=dst) /
+                     IP(src="10.42.0.77", dst="10.42.0.11", id=100,
+                        flags="DF") /
+                     TCP(sport=5000, dport=5001, seq=1000, flags="PA",
+                         window=512, chksum=0x1234) /
+                     Raw(payload(size, 4)))
+
+    def tagged(frames, vid):
+        return [f[:12] + struct.pack("!HH", 0x8100, vid) + f[12:]
+                for f in frames]
+
+    sock = rig.wd.sock("t")
+    rig.ctl("s1", "port/add", sock, "name=t")
+    t = vf.Device(sock, qsize=32, mem_size=8 << 20, buf_size=65536 + 4096,
+                  mac=mac_t, extra_features=F_CSUM | F_HOST_TSO4)
+    try:
+        t.up(rx=False)
+        rig.sws["s1"].wait_link("t", timeout=T)
+        assert rig.fdb("s1")[(GMAC["b1"], 0)] == ("vx42", IP2)
+        hdr = vnet_hdr(NEEDS_CSUM, GSO_TCPV4, 54, 1448, 34, 16)
+
+        # Unicast to b1: IP packets of the tunnel's MTU, to .2 only.
+        f = tso(GMAC["b1"], 3000)
+        mss = min(1448, tun_mtu - 40)
+        want = segments(f, mss)
+        assert len(want) == 3
+        caps = rig.sniff_underlay("tso")
+        base = settle(rig)
+        gs = rig.start_guests({"b1": []})
+        gs["b1"].send()
+        assert t.send([f], [hdr]) == 1
+        wait_tx(rig, {"b1": 3}, base)
+        after = settle(rig)
+        got = gs["b1"].finish()
+        cap = {who: stop(c) for who, c in caps.items()}
+        assert got == want
+        assert inners(vx_frames(cap["s1"], IP2), MAC_S1, MAC_S2, IP1,
+                      IP2) == want
+        assert vx_frames(cap["s1"], IP3) == []
+        ol1 = after[("s1", "vx42")]["offloads"]
+        ol0 = base[("s1", "vx42")]["offloads"]
+        assert (ol1["sw_gso"] - ol0["sw_gso"],
+                ol1["sw_gso_segs"] - ol0["sw_gso_segs"]) == (1, 3), ol1
+
+        # Broadcast from an access port of VLAN 10: tagged on vx42.
+        rig.ctl("s1", "port/set", "t", "vlan=10")
+        fb = tso(BCAST, 3000)
+        mss = min(1448, tun_mtu - 40 - 4)
+        want = tagged(segments(fb, mss), 10)
+        assert max(map(len, want)) + 50 == ul_mtu + 14
+        caps = rig.sniff_underlay("tso_vlan")
+        settle(rig)
+        assert t.send([fb], [hdr]) == 1
+        wait_for(lambda: rig.port("s1", "vx42")["tx_pkts"] -
+                 after[("s1", "vx42")]["tx_pkts"] >= len(want), T,
+                 interval=0.1, what="the segments on vx42")
+        settle(rig)
+        cap = {who: stop(c) for who, c in caps.items()}
+        for ip, mac in ((IP2, MAC_S2), (IP3, MAC_L)):
+            sent = vx_frames(cap["s1"], ip)
+            assert max(map(len, sent)) <= ul_mtu + 14, [len(x) for x in sent]
+            assert inners(sent, MAC_S1, mac, IP1, ip) == want, (ip, [len(x) for x in sent], [Ether(x[50:]).summary() for x in sent], [len(x) for x in want])
+    finally:
+        t.close()
+        rig.ctl("s1", "port/del", "t")
+
+
 # --- three VTEPs (point 3) ------------------------------------------------
 
 
@@ -1024,7 +1112,7 @@ def malformed(rnd):
     def sport():
         return rnd.randint(1, 65535)
     out = {k: [] for k in ("bad_vni", "bad_header", "fragment", "runt",
-                           "unknown_remote", "truncated")}
+                           "unknown_remote", "bad_csum", "truncated")}
     for _ in range(1300):
         vni = rnd.choice([0, 1, 41, 43, 77, 0xffffff,
                           rnd.randint(44, 0xffffff)])
@@ -1045,6 +1133,15 @@ def malformed(rnd):
         if src.startswith(UL):
             src = "10.201.0.4"
         out["unknown_remote"].append(encap(inner(), src, sport=sport()))
+        # The outer IPv4 header's checksum wrong by a random non-zero
+        # amount (RFC 1122: such a datagram is discarded).
+        f = bytearray(encap(inner(), IP3, sport=sport()))
+        ck = struct.unpack("!H", f[24:26])[0]
+        bad = (ck + rnd.randint(1, 0xfffe)) & 0xffff
+        if {ck, bad} <= {0, 0xffff}:   # the two zeros of one's complement
+            bad = 1
+        f[24:26] = struct.pack("!H", bad)
+        out["bad_csum"].append(bytes(f))
     for _ in range(2500):
         # Cut inside the IPv4, UDP or VXLAN header: the IPv4 total length
         # says more than there is.
@@ -1065,7 +1162,7 @@ def malformed(rnd):
 def test_malformed_vxlan_counted(rig):
     """10,000 malformed VXLAN frames (fuzzed with scapy: short headers,
     flags without I, unknown VNIs, fragments, inner runts, unknown outer
-    sources) to s1: each counted under its reason in vxlan/show (the
+    sources, wrong outer IPv4 checksums) to s1: each counted under its reason in vxlan/show (the
     truncated ones under any of them), the sum equal to the "underlay"
     drops of port/show and to what the via port received; not one reaches
     the tunnel port or a guest; the switch answers and still forwards a
@@ -1108,7 +1205,7 @@ def test_malformed_vxlan_counted(rig):
     # The unambiguous ones exactly; the truncated ones under bad_header
     # or not_vtep (a header cut short: nothing left to call a VNI, a
     # flag, a fragment or an inner frame).
-    for k in ("bad_vni", "fragment", "runt", "unknown_remote"):
+    for k in ("bad_vni", "fragment", "runt", "unknown_remote", "bad_csum"):
         assert d[k] == len(cats[k]), info
     assert d["bad_header"] >= len(cats["bad_header"]), info
     assert d["bad_header"] + d["not_vtep"] == len(cats["bad_header"]) + \
