@@ -23,6 +23,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
+#include <rte_spinlock.h>
 
 #include "vs_fdb.h"
 #include "vs_port.h"
@@ -137,6 +138,13 @@ static struct {
 	_Atomic uint32_t used;
 	/* Entries per port (max-macs). */
 	_Atomic uint32_t port_macs[VS_MAX_PORTS];
+	/*
+	 * Every write (a MAC learned or moved, a static entry, a delete):
+	 * one at a time, each deciding on what the table holds then, so the
+	 * key, its slot's owner and the counts change together. Lookups and
+	 * the refresh of a known MAC (the fast path) do not take it.
+	 */
+	rte_spinlock_t lock;
 } fdb;
 
 /* Account slot @p s to @p owner (port | FDB_SLOT_USED, or 0: free). */
@@ -193,6 +201,7 @@ vs_fdb_init(uint32_t size, uint32_t aging, struct rte_rcu_qsbr *qsbr)
 	if (fdb.slots == NULL)
 		goto fail;
 	fdb.capacity = size;
+	rte_spinlock_init(&fdb.lock);
 	fdb.touch_tsc = rte_get_tsc_hz() / (1000000 / VS_FDB_TOUCH_US);
 	vs_fdb_set_aging(aging);
 	return 0;
@@ -249,6 +258,7 @@ vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint32_t *ports)
 /*
  * Add @p mac with @p data (or replace its data), then note its position
  * for ageing. The data is in the key's entry before the key is visible.
+ * Under fdb.lock.
  */
 static int
 fdb_add(uint64_t key, void *data, uint64_t now)
@@ -260,10 +270,7 @@ fdb_add(uint64_t key, void *data, uint64_t now)
 	ret = rte_hash_add_key_data(fdb.h, &key, data);
 	if (ret < 0)
 		return ret;
-	/*
-	 * Only the control side deletes, so the key is there unless a
-	 * command removed it in between (then there is nothing to note).
-	 */
+	/* Deletes take fdb.lock too: the key is there. */
 	pos = rte_hash_lookup(fdb.h, &key);
 	if (pos < 0)
 		return 0;
@@ -283,6 +290,46 @@ room_for(uint16_t port, uint32_t max)
 				     memory_order_relaxed) < max;
 }
 
+/*
+ * A new MAC, or one that moved: decided again under the lock, on what the
+ * table holds now (another lcore may have learned it meanwhile, on the
+ * same port or another, or a command made it static).
+ */
+static __rte_noinline int
+learn_slow(uint64_t key, uint16_t port, uint8_t remote, uint64_t now,
+	   uint32_t max)
+{
+	int ret = 0;
+	int32_t pos;
+	void *d;
+
+	rte_spinlock_lock(&fdb.lock);
+	pos = rte_hash_lookup_data(fdb.h, &key, &d);
+	if (pos >= 0 &&
+	    (fdb_data_static(d) ||
+	     (fdb_data_port(d) == port && fdb_data_remote(d) == remote))) {
+		atomic_store_explicit(&fdb.slots[pos].seen, now,
+				      memory_order_relaxed);
+	} else if ((pos < 0 || fdb_data_port(d) != port) &&
+		   !room_for(port, max)) {
+		/*
+		 * Over the port's limit: not learned, nobody else's entry
+		 * goes. (A full table: the frame still floods; ageing
+		 * makes room.)
+		 */
+		ret = -ENOSPC;
+	} else {
+		/*
+		 * New, or moved (e.g. live migration's RARP): one release
+		 * store of the key's data (rte_hash looks for the key before
+		 * it takes a free position, so a full table is no bar).
+		 */
+		fdb_add(key, fdb_data(port, false, remote), now);
+	}
+	rte_spinlock_unlock(&fdb.lock);
+	return ret;
+}
+
 int
 vs_fdb_learn(uint64_t key, uint16_t port, uint8_t remote, uint64_t now,
 	     uint32_t max)
@@ -292,35 +339,15 @@ vs_fdb_learn(uint64_t key, uint16_t port, uint8_t remote, uint64_t now,
 	int32_t pos;
 
 	pos = rte_hash_lookup_data(fdb.h, &key, &d);
-	if (likely(pos >= 0)) {
-		if (unlikely(fdb_data_port(d) != port ||
-			     fdb_data_remote(d) != remote) &&
-		    !fdb_data_static(d)) {
-			/*
-			 * A MAC that moved (e.g. live migration's RARP): one
-			 * release store of the key's data, under the hash's
-			 * writer lock (rte_hash looks for the key before it
-			 * takes a free position, so a full table is no bar).
-			 */
-			if (fdb_data_port(d) != port && !room_for(port, max))
-				return -ENOSPC;
-			fdb_add(key, fdb_data(port, false, remote), now);
-			return 0;
-		}
-		s = &fdb.slots[pos];
-		if (now - atomic_load_explicit(&s->seen, memory_order_relaxed) >
-		    fdb.touch_tsc)
-			atomic_store_explicit(&s->seen, now,
-					      memory_order_relaxed);
-		return 0;
-	}
-	/*
-	 * Over the port's limit: not learned, nobody else's entry goes.
-	 * Full table: the frame still floods; ageing makes room.
-	 */
-	if (!room_for(port, max))
-		return -ENOSPC;
-	fdb_add(key, fdb_data(port, false, remote), now);
+	if (unlikely(pos < 0) ||
+	    unlikely((fdb_data_port(d) != port ||
+		      fdb_data_remote(d) != remote) &&
+		     !fdb_data_static(d)))
+		return learn_slow(key, port, remote, now, max);
+	s = &fdb.slots[pos];
+	if (now - atomic_load_explicit(&s->seen, memory_order_relaxed) >
+	    fdb.touch_tsc)
+		atomic_store_explicit(&s->seen, now, memory_order_relaxed);
 	return 0;
 }
 
@@ -341,7 +368,10 @@ slot_data(uint32_t pos, void **d)
 		(int32_t)pos;
 }
 
-/* Remove slot @p pos; the hash frees the position after a grace period. */
+/*
+ * Remove slot @p pos; the hash frees the position after a grace period.
+ * Under fdb.lock.
+ */
 static void
 slot_del(uint32_t pos)
 {
@@ -375,6 +405,7 @@ vs_fdb_age(uint64_t now)
 		return 0;
 	for (i = 0; i < fdb.nslots; i++) {
 		struct fdb_slot *s = &fdb.slots[i];
+		uint64_t seen;
 		void *d;
 
 		if (!(atomic_load_explicit(&s->owner, memory_order_acquire) &
@@ -384,17 +415,25 @@ vs_fdb_age(uint64_t now)
 		    fdb.aging_tsc)
 			continue;
 		/*
-		 * A lookup only for entries past their time: statics stay,
-		 * and so does a slot whose key a command deleted while an
-		 * lcore learned it again (its next add takes it over).
+		 * Only entries past their time, looked at again under the
+		 * lock: statics stay, and so does one just refreshed or
+		 * learned again.
 		 */
-		if (!slot_data(i, &d) || fdb_data_static(d))
-			continue;
-		FDB_LOG(DEBUG, "aged out %012" PRIx64 " vlan %u on port %u\n",
-			s->key & VS_FDB_MAC_MASK, (unsigned int)(s->key >> 48),
-			(unsigned int)fdb_data_port(d));
-		slot_del(i);
-		n++;
+		rte_spinlock_lock(&fdb.lock);
+		seen = atomic_load_explicit(&s->seen, memory_order_relaxed);
+		if ((atomic_load_explicit(&s->owner, memory_order_relaxed) &
+		     FDB_SLOT_USED) &&
+		    now - seen >= fdb.aging_tsc && slot_data(i, &d) &&
+		    !fdb_data_static(d)) {
+			FDB_LOG(DEBUG,
+				"aged out %012" PRIx64 " vlan %u on port %u\n",
+				s->key & VS_FDB_MAC_MASK,
+				(unsigned int)(s->key >> 48),
+				(unsigned int)fdb_data_port(d));
+			slot_del(i);
+			n++;
+		}
+		rte_spinlock_unlock(&fdb.lock);
 	}
 	return n;
 }
@@ -414,11 +453,15 @@ vs_fdb_flush(uint16_t port)
 		if (!(atomic_load_explicit(&s->owner, memory_order_acquire) &
 		      FDB_SLOT_USED))
 			continue;
-		if (port != VS_PORT_INVALID &&
-		    (!slot_data(i, &d) || fdb_data_port(d) != port))
-			continue;
-		slot_del(i);
-		n++;
+		rte_spinlock_lock(&fdb.lock);
+		if ((atomic_load_explicit(&s->owner, memory_order_relaxed) &
+		     FDB_SLOT_USED) &&
+		    (port == VS_PORT_INVALID ||
+		     (slot_data(i, &d) && fdb_data_port(d) == port))) {
+			slot_del(i);
+			n++;
+		}
+		rte_spinlock_unlock(&fdb.lock);
 	}
 	return n;
 }
@@ -434,8 +477,10 @@ vs_fdb_add_static(const struct rte_ether_addr *mac, uint16_t vlan,
 		return -EINVAL;
 	if (!writer_ok())
 		return -EPERM;
+	rte_spinlock_lock(&fdb.lock);
 	ret = fdb_add(vs_fdb_key(mac, vlan), fdb_data(port, true, 0),
 		      rte_get_tsc_cycles());
+	rte_spinlock_unlock(&fdb.lock);
 	if (ret < 0)
 		return ret == -ENOSPC ? -ENOSPC : -EINVAL;
 	return 0;
@@ -449,11 +494,12 @@ vs_fdb_del(const struct rte_ether_addr *mac, uint16_t vlan)
 
 	if (!writer_ok())
 		return -EPERM;
+	rte_spinlock_lock(&fdb.lock);
 	pos = rte_hash_lookup(fdb.h, &key);
-	if (pos < 0)
-		return -ENOENT;
-	slot_del(pos);
-	return 0;
+	if (pos >= 0)
+		slot_del(pos);
+	rte_spinlock_unlock(&fdb.lock);
+	return pos < 0 ? -ENOENT : 0;
 }
 
 unsigned int

@@ -4,6 +4,7 @@
 
 /* Internals of the port module, shared by the port kinds and the datapath. */
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include <rte_lcore.h>
@@ -161,6 +162,13 @@ struct vs_vhost {
 	bool registered;
 	bool fd_lost; /* server start failed: librte_vhost closed its fd */
 	_Atomic int vid; /* -1: no device */
+	/*
+	 * Held by the control thread from reading @vid to its last
+	 * rte_vhost_*() call on it (vring/show, mem/show, features/show), and
+	 * by destroy_device(): librte_vhost frees the device when that
+	 * returns.
+	 */
+	pthread_mutex_t dev_lock;
 	bool packed; /* the device negotiated VIRTIO_F_RING_PACKED */
 	_Atomic uint32_t rx_enabled; /* guest RX vrings enabled, by pair */
 	_Atomic uint32_t tx_enabled; /* guest TX vrings enabled, by pair */

@@ -91,10 +91,14 @@ vhost_rx_offloads(struct vs_port *p, struct rte_mbuf **pkts, uint16_t n)
 		struct rte_mbuf *m = pkts[i];
 
 		if (m->ol_flags & VS_OL_RX_FLAGS) {
-			if (vs_offload_rx(m) < 0) {
+			int r = vs_offload_rx(m);
+
+			if (r < 0) {
 				vs_port_drop(p, VS_DROP_OFFLOAD_ERROR, &m, 1);
 				continue;
 			}
+			if (r > 0) /* finished at once */
+				st->sw_csum++;
 			if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)
 				st->rx_gso++;
 			else
@@ -419,13 +423,17 @@ destroy_device(int vid)
 	}
 	if (p == NULL)
 		return;
+	/* No vring/show (and the like) left on this vid: see dev_lock. */
+	pthread_mutex_lock(&p->vhost.dev_lock);
 	if (!atomic_compare_exchange_strong(&p->vhost.vid, &cur, -1)) {
+		pthread_mutex_unlock(&p->vhost.dev_lock);
 		/* An older connection leaving: the port is someone else's. */
 		vs_fwd_synchronize();
 		PORT_LOG(INFO, "port %u %s: vid %d gone (port has vid %d)\n",
 			 p->id, p->name, vid, cur);
 		return;
 	}
+	pthread_mutex_unlock(&p->vhost.dev_lock);
 	atomic_store_explicit(&p->link_up, false, memory_order_release);
 	atomic_store_explicit(&p->vhost.rx_enabled, 0, memory_order_relaxed);
 	atomic_store_explicit(&p->vhost.tx_enabled, 0, memory_order_relaxed);
@@ -564,6 +572,7 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	p->vhost.sock_gid = vc->sock_gid;
 	p->vhost.sock_mode = vc->sock_mode;
 	atomic_init(&p->vhost.vid, -1);
+	pthread_mutex_init(&p->vhost.dev_lock, NULL);
 	p->nb_rxq = vc->queues;
 	p->nb_txq = vc->queues;
 	p->tx_shared = vs_fwd_nb_lcores() > 1;
@@ -650,31 +659,48 @@ vs_port_vhost_start(struct vs_port *p)
 	return 0;
 }
 
+/*
+ * The device of vhost port @p p, held (dev_lock) until vid_release(): a
+ * guest leaving meanwhile waits in destroy_device(). Error: nothing held.
+ */
 static int
-vid_of(const struct vs_port *p)
+vid_hold(const struct vs_port *p)
 {
+	pthread_mutex_t *l = (pthread_mutex_t *)&p->vhost.dev_lock;
+	int vid;
+
 	if (p->kind != VS_PORT_VHOST)
 		return -ENOTSUP;
-	return atomic_load(&p->vhost.vid) < 0 ? -ENOLINK
-					      : atomic_load(&p->vhost.vid);
+	pthread_mutex_lock(l);
+	vid = atomic_load(&p->vhost.vid);
+	if (vid < 0) {
+		pthread_mutex_unlock(l);
+		return -ENOLINK;
+	}
+	return vid;
+}
+
+static void
+vid_release(const struct vs_port *p)
+{
+	pthread_mutex_unlock((pthread_mutex_t *)&p->vhost.dev_lock);
 }
 
 int
 vs_port_vring_count(const struct vs_port *p)
 {
-	int vid = vid_of(p);
-
-	return vid < 0 ? vid : rte_vhost_get_vring_num(vid);
-}
-
-int
-vs_port_features(const struct vs_port *p, uint64_t *features,
-		 uint64_t *protocol_features)
-{
-	int vid = vid_of(p);
+	int vid = vid_hold(p), n;
 
 	if (vid < 0)
 		return vid;
+	n = rte_vhost_get_vring_num(vid);
+	vid_release(p);
+	return n;
+}
+
+static int
+features_of(int vid, uint64_t *features, uint64_t *protocol_features)
+{
 	if (rte_vhost_get_negotiated_features(vid, features) != 0 ||
 	    rte_vhost_get_negotiated_protocol_features(vid,
 						       protocol_features) != 0)
@@ -683,20 +709,36 @@ vs_port_features(const struct vs_port *p, uint64_t *features,
 }
 
 int
+vs_port_features(const struct vs_port *p, uint64_t *features,
+		 uint64_t *protocol_features)
+{
+	int vid = vid_hold(p), ret;
+
+	if (vid < 0)
+		return vid;
+	ret = features_of(vid, features, protocol_features);
+	vid_release(p);
+	return ret;
+}
+
+int
 vs_port_log_info(const struct vs_port *p, bool *enabled, uint64_t *base,
 		 uint64_t *size)
 {
 	uint64_t f = 0, pf;
-	int ret;
+	int vid = vid_hold(p), ret;
 
-	ret = vs_port_features(p, &f, &pf);
-	if (ret < 0)
-		return ret;
-	*enabled = !!(f & (1ULL << VHOST_F_LOG_ALL));
-	*base = *size = 0;
-	/* Only meaningful once the frontend sent VHOST_USER_SET_LOG_BASE. */
-	rte_vhost_get_log_base(vid_of(p), base, size);
-	return 0;
+	if (vid < 0)
+		return vid;
+	ret = features_of(vid, &f, &pf);
+	if (ret == 0) {
+		*enabled = !!(f & (1ULL << VHOST_F_LOG_ALL));
+		*base = *size = 0;
+		/* Set once the frontend sent VHOST_USER_SET_LOG_BASE. */
+		rte_vhost_get_log_base(vid, base, size);
+	}
+	vid_release(p);
+	return ret;
 }
 
 static bool
@@ -707,18 +749,16 @@ name_ends(const char *s, const char *end)
 	return n >= e && memcmp(s + n - e, end, e) == 0;
 }
 
-int
-vs_port_vring_info(const struct vs_port *p, uint16_t idx,
-		   struct vs_vring_info *vi)
+static int
+vring_info(const struct vs_port *p, int vid, uint16_t idx,
+	   struct vs_vring_info *vi)
 {
 	struct rte_vhost_vring vr;
 	struct rte_vhost_stat_name names[64];
 	struct rte_vhost_stat st[64];
 	uint64_t f = 0, pf = 0;
-	int vid = vid_of(p), n, i;
+	int n, i;
 
-	if (vid < 0)
-		return vid;
 	if (idx >= rte_vhost_get_vring_num(vid))
 		return -ENOENT;
 	memset(vi, 0, sizeof(*vi));
@@ -778,17 +818,33 @@ vs_port_vring_info(const struct vs_port *p, uint16_t idx,
 }
 
 int
+vs_port_vring_info(const struct vs_port *p, uint16_t idx,
+		   struct vs_vring_info *vi)
+{
+	int vid = vid_hold(p), ret;
+
+	if (vid < 0)
+		return vid;
+	ret = vring_info(p, vid, idx, vi);
+	vid_release(p);
+	return ret;
+}
+
+int
 vs_port_mem_info(const struct vs_port *p, struct vs_mem_region *r,
 		 unsigned int max)
 {
 	struct rte_vhost_memory *mem = NULL;
-	int vid = vid_of(p);
+	int vid = vid_hold(p), ret;
 	unsigned int i;
 	int n;
 
 	if (vid < 0)
 		return vid;
-	if (rte_vhost_get_mem_table(vid, &mem) != 0)
+	/* A copy (ours to free): nothing of the device is used after. */
+	ret = rte_vhost_get_mem_table(vid, &mem);
+	vid_release(p);
+	if (ret != 0)
 		return -ENOLINK;
 	n = RTE_MIN(mem->nregions, max);
 	for (i = 0; i < (unsigned int)n; i++) {

@@ -115,14 +115,16 @@ rte_hash_add_key(const struct rte_hash *h, const void *key)
 	return r;
 }
 
+/* VS_FAULT_HASH_ADD_JITTER_US=N: and 0 to N us more, at random. */
 int
 rte_hash_add_key_data(const struct rte_hash *h, const void *key, void *data)
 {
 	REAL(int, rte_hash_add_key_data, const struct rte_hash *, const void *,
 	     void *);
 	int r = real(h, key, data);
+	long j = knob("VS_FAULT_HASH_ADD_JITTER_US");
 
-	usleep(knob("VS_FAULT_HASH_ADD_US"));
+	usleep(knob("VS_FAULT_HASH_ADD_US") + (j > 0 ? random() % (j + 1) : 0));
 	return r;
 }
 
@@ -499,6 +501,70 @@ def test_new_mac_never_maps_to_port_0(env, shim):
         "frames to MACs being learned went to port 0: %s" % p0
     sw.stop_clean()
     assert vstest.read_pcap(out0) == []
+
+
+def test_static_entry_vs_moving_mac(env, shim):
+    """Two forwarding lcores. Guests a and b (one on each) send, for ever,
+    from the same 4 source MACs, so every frame moves its MAC to the other
+    port, on two lcores at once. Meanwhile fdb/add makes each of them a
+    static entry on b, 10 times over (fdb/del in between): a static entry
+    is never moved by learning, so afterwards each MAC stays on b, and each
+    port's MAC count (port/show "macs", what max-macs is checked against)
+    is the number of entries fdb/show lists on it: 4 on b, 0 on a.
+
+    Fails without the fix (one lock around every write of the MAC table):
+    the shim makes every rte_hash add return 0 to 2 ms late, after the
+    key's new data is visible and before its slot is accounted; an lcore
+    moving the MAC to a accounts the slot to a after fdb/add made it b's,
+    and a counts an entry fdb/show lists on b (for good: nothing moves a
+    static entry again)."""
+    n = 4
+    movers = [mac(0x200 + i) for i in range(n)]
+    mac_a, mac_b, mac_x = mac(1), mac(2), mac(3)
+    ctl = env.file("ctl")
+    sw = FaultSwitch(env, shim, {"VS_FAULT_HASH_ADD_JITTER_US": 2000},
+                     lcores="0@0,1@1,2@1",
+                     args=["--vhost", "%s,name=a" % env.sock("a"),
+                           "--vhost", "%s,name=b" % env.sock("b"),
+                           "--ctl", ctl]).start()
+    c = Ctl(ctl, timeout=T)
+    lcores = ok(c, "lcore/show")
+    assert len(lcores) == 2
+    assert not any("a:0" in lc["rxqs"] and "b:0" in lc["rxqs"]
+                   for lc in lcores), lcores
+    gs = [LoopGuest(env.wd.path, env.sock(p), p,
+                    [frame(m, mac_x, i) for i, m in enumerate(movers)],
+                    mac=gm) for p, gm in (("a", mac_a), ("b", mac_b))]
+    for g in gs:
+        env.procs.append(g)
+        g.start()
+    sw.wait_link("a", timeout=T)
+    sw.wait_link("b", timeout=T)
+    for g in gs:
+        g.send()
+    wait_for(lambda: all(ok(c, "stats/show", p)["rx_pkts"] > 10 * n
+                         for p in "ab"), T, what="both guests' frames")
+    bad = []
+    for rnd in range(10):
+        for m in movers:
+            ok(c, "fdb/add", m, "b")
+        time.sleep(0.05)   # longer than any add still under way
+        fdb = {p: sorted(e["mac"] for e in ok(c, "fdb/show", p))
+               for p in "ab"}
+        macs = {p: ok(c, "port/show", p)["macs"] for p in "ab"}
+        if fdb != {"a": [], "b": sorted(movers)} or \
+                macs != {"a": 0, "b": n}:
+            bad.append((rnd, macs, fdb))
+        for m in movers:
+            ok(c, "fdb/del", m)
+        time.sleep(0.02)
+    moved = ok(c, "stats/show", "a")["rx_pkts"]
+    for g in gs:
+        g.finish()
+    c.close()
+    assert bad == [], "%d of 10 rounds: %s" % (len(bad), bad[:3])
+    assert moved > 100 * n
+    sw.stop_clean()
 
 
 # ---------------------------------------------------------------------------
