@@ -131,7 +131,10 @@ write_packet(struct vs_capture *c, struct rte_mbuf *m)
 {
 	const struct cap_meta *meta = rte_mbuf_to_priv(m);
 	uint32_t len = rte_pktmbuf_pkt_len(m), type = 6, hdr[5], total;
-	uint64_t ns = c->ns0 + (meta->tsc - c->tsc0) * 1000000000ull / c->hz;
+	/* In two steps: d * 10^9 passes 2^64 after a few seconds of TSC. */
+	uint64_t d = meta->tsc - c->tsc0,
+		 ns = c->ns0 + d / c->hz * 1000000000ull +
+		d % c->hz * 1000000000ull / c->hz;
 	uint32_t opt[3] = { 2 /* epb_flags */ | (4u << 16), meta->dir, 0 };
 	static const uint8_t pad[4];
 	const struct rte_mbuf *s;

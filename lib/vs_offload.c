@@ -334,17 +334,19 @@ eth_tso(struct vs_port *p, struct rte_mbuf *m, struct rte_mbuf **out,
 	if (p->eth.tso_l2_in_mtu)
 		hlen += m->l2_len;
 	lim = p->mtu > hlen ? p->mtu - hlen : 0;
-	if (m->tso_segsz > lim ||
-	    (v4 && !(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM))) {
-		m = writable(m, pool);
-		if (m == NULL) {
-			st->drops[VS_DROP_NO_MBUF]++;
-			return 0;
-		}
-		m->tso_segsz = RTE_MIN((uint32_t)m->tso_segsz, lim);
-		if (v4)
-			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+	/*
+	 * Ours alone: the driver's tx_prepare writes its pseudo-header sum
+	 * (without the length, for TSO) into the frame, which a guest that
+	 * takes TSO must get as the sender left it.
+	 */
+	m = writable(m, pool);
+	if (m == NULL) {
+		st->drops[VS_DROP_NO_MBUF]++;
+		return 0;
 	}
+	m->tso_segsz = RTE_MIN((uint32_t)m->tso_segsz, lim);
+	if (v4)
+		m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
 	st->tx_gso++;
 	out[0] = m;
 	return 1;

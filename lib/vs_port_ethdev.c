@@ -33,7 +33,7 @@ static uint16_t
 eth_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
        struct vs_tx_lost *lost)
 {
-	uint16_t ok, sent;
+	uint16_t ok, sent, done;
 
 	if (atomic_load_explicit(&p->tx_ol, memory_order_relaxed) == 0)
 		return rte_eth_tx_burst(p->eth.port_id, q, pkts, n);
@@ -43,15 +43,20 @@ eth_tx(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 	 * in the L4 checksum field for Intel NICs) and refuses what it cannot
 	 * do. A refused frame is dropped as offload_error: consumed, lost.
 	 */
-	ok = rte_eth_tx_prepare(p->eth.port_id, q, pkts, n);
-	sent = rte_eth_tx_burst(p->eth.port_id, q, pkts, ok);
-	if (unlikely(sent == ok && ok < n)) {
+	for (done = 0; done < n;) {
+		ok = rte_eth_tx_prepare(p->eth.port_id, q, pkts + done,
+					n - done);
+		sent = rte_eth_tx_burst(p->eth.port_id, q, pkts + done, ok);
+		done += sent;
+		if (sent < ok || done == n)
+			break; /* the device is full, or all went */
+		/* pkts[done] refused; those behind it get their turn. */
 		lost->pkts++;
-		lost->bytes += rte_pktmbuf_pkt_len(pkts[ok]);
-		vs_port_drop(p, VS_DROP_OFFLOAD_ERROR, &pkts[ok], 1);
-		sent++;
+		lost->bytes += rte_pktmbuf_pkt_len(pkts[done]);
+		vs_port_drop(p, VS_DROP_OFFLOAD_ERROR, &pkts[done], 1);
+		done++;
 	}
-	return sent;
+	return done;
 }
 
 static uint16_t

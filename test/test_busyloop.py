@@ -209,9 +209,20 @@ def tshark_fields(path, fields):
     return [line.split("\t") for line in out.stdout.splitlines()]
 
 
+def tsc_wrap_s():
+    """Seconds of TSC after which cycles * 10^9 passes 2^64 (a nanosecond
+    timestamp computed in one step wraps there), from the CPU's MHz."""
+    with open("/proc/cpuinfo") as f:
+        mhz = next(float(ln.split(":")[1]) for ln in f
+                   if ln.startswith("cpu MHz"))
+    return 2 ** 64 / 1e9 / (mhz * 1e6)
+
+
 def test_capture_rx_and_tx(env):
     """capture/start on a port: tshark reads back exactly the frames, in
-    order, with the direction of each."""
+    order, with the direction of each, and their wall-clock times: b's
+    frames go more than 2^64 / 10^9 TSC cycles (9 s at 2 GHz) after a's,
+    where a timestamp computed as cycles * 10^9 / hz in one step wraps."""
     ctl = env.file("ctl")
     sw = env.switch(args=["--vhost", "%s,name=a" % env.sock("a"),
                           "--vhost", "%s,name=b" % env.sock("b"),
@@ -223,13 +234,19 @@ def test_capture_rx_and_tx(env):
     sw.wait_link("a")
     sw.wait_link("b")
     pcap = env.file("a.pcapng")
+    t0 = time.time()
     assert call(ctl, "capture/start", "a", pcap)["file"] == pcap
     ga.send()
     vstest.wait_for(lambda: call(ctl, "stats/show", "b")["tx_pkts"] == 5,
                     what="a's frames at b")
+    t1 = time.time()
+    wrap = min(tsc_wrap_s(), 20.0)
+    time.sleep(max(0.0, t0 + wrap * 1.1 + 0.5 - time.time()))
+    t2 = time.time()
     gb.send()
     vstest.wait_for(lambda: call(ctl, "stats/show", "a")["tx_pkts"] == 3,
                     what="b's frames at a")
+    t3 = time.time()
     res = call(ctl, "capture/stop", "a")
     assert res["written"] == 8 and res["dropped"] == 0
     rows = tshark_fields(pcap, ["frame.len", "frame.packet_flags_direction",
@@ -239,6 +256,10 @@ def test_capture_rx_and_tx(env):
         [[str(len(f)), "0x00000002", MAC_B, "a"] for f in to_a]
     raw = tshark_fields(pcap, ["frame.protocols"])
     assert len(raw) == 8
+    ts = [float(r[0]) for r in tshark_fields(pcap, ["frame.time_epoch"])]
+    slack = 0.5
+    assert all(t0 - slack <= t <= t1 + slack for t in ts[:5]), (t0, t1, ts)
+    assert all(t2 - slack <= t <= t3 + slack for t in ts[5:]), (t2, t3, ts)
     # Byte for byte: the frames as the guests sent them.
     from scapy.all import rdpcap
     assert [bytes(p) for p in rdpcap(pcap)] == to_b + to_a
