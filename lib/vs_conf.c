@@ -113,28 +113,36 @@ parse_vlan(const char *val, uint16_t *out)
 static int
 parse_trunks(const char *val, uint64_t *bits)
 {
-	char buf[256], *tok, *save = NULL;
+	char *buf, *tok, *save = NULL;
+	int ret = 0;
 
 	memset(bits, 0, 64 * sizeof(uint64_t));
-	if (strlen(val) >= sizeof(buf) || *val == '\0')
+	/* A list over several lines of a config file is joined: any length. */
+	if (*val == '\0' || (buf = strdup(val)) == NULL)
 		return -EINVAL;
-	strcpy(buf, val);
-	for (tok = strtok_r(buf, ":", &save); tok;
+	for (tok = strtok_r(buf, ":", &save); tok && ret == 0;
 	     tok = strtok_r(NULL, ":", &save)) {
 		char *dash = strchr(tok, '-');
 		uint32_t lo, hi, v;
 
 		if (dash != NULL)
 			*dash = '\0';
-		if (parse_u32(tok, 0, VS_VLAN_MAX, &lo) < 0)
-			return -EINVAL;
+		if (parse_u32(tok, 0, VS_VLAN_MAX, &lo) < 0) {
+			ret = -EINVAL;
+			break;
+		}
 		hi = lo;
 		if (dash != NULL &&
-		    (parse_u32(dash + 1, 0, VS_VLAN_MAX, &hi) < 0 || hi < lo))
-			return -EINVAL;
+		    (parse_u32(dash + 1, 0, VS_VLAN_MAX, &hi) < 0 || hi < lo)) {
+			ret = -EINVAL;
+			break;
+		}
 		for (v = lo; v <= hi; v++)
 			bits[v / 64] |= 1ull << (v % 64);
 	}
+	free(buf);
+	if (ret < 0)
+		return ret;
 	/* "1::2" or a trailing ':' leave nothing out: strtok skips them. */
 	return val[strlen(val) - 1] == ':' || strstr(val, "::") || *val == ':'
 		? -EINVAL
@@ -1076,10 +1084,34 @@ check_ini_syntax(const char *file, char *err, size_t errlen)
 			e--;
 		if (p == e || *p == ';' || *p == '#')
 			continue;
-		if (*p == '[' && e[-1] == ']' && e - p > 2)
+		if (*p == '[' && e[-1] == ']' && e - p > 2) {
+			if (e - p - 2 >= CFG_NAME_LEN) {
+				ret = fail(
+					err, errlen,
+					"--config '%s': line %u: a section name is at most %d bytes",
+					file, n, CFG_NAME_LEN - 1);
+				break;
+			}
 			continue;
-		if (*p != '=' && memchr(p, '=', e - p) != NULL)
+		}
+		if (*p != '=' && memchr(p, '=', e - p) != NULL) {
+			char *eq = memchr(p, '=', e - p), *k = eq, *v = eq + 1;
+
+			/* librte_cfgfile cuts longer ones short, silently. */
+			while (k > p && (k[-1] == ' ' || k[-1] == '\t'))
+				k--;
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			if (k - p >= CFG_NAME_LEN || e - v >= CFG_VALUE_LEN) {
+				ret = fail(
+					err, errlen,
+					"--config '%s': line %u: a key is at most %d bytes, a value %d (give a longer list of remote, allowed-macs or trunks over several lines of that key)",
+					file, n, CFG_NAME_LEN - 1,
+					CFG_VALUE_LEN - 1);
+				break;
+			}
 			continue;
+		}
 		ret = fail(
 			err, errlen,
 			"--config '%s': line %u: expected [section], key = value or a ; comment",
@@ -1089,12 +1121,65 @@ check_ini_syntax(const char *file, char *err, size_t errlen)
 	return ret;
 }
 
+/* Keys whose value is a list: their item separator, else 0. */
+static char
+list_sep(const char *key)
+{
+	if (strcmp(key, "remote") == 0 || strcmp(key, "allowed-macs") == 0)
+		return '+';
+	if (strcmp(key, "trunks") == 0)
+		return ':';
+	return 0;
+}
+
+/*
+ * The values of the @p n entries of a section into @p val: a list key
+ * given on several lines (config/save writes a long list so) becomes one
+ * value, the lines joined, in @p joined[j] (the caller frees it); its
+ * later lines become NULL.
+ */
+static int
+join_lists(const struct rte_cfgfile_entry *ent, int n, const char **val,
+	   char **joined)
+{
+	int j, k;
+
+	for (j = 0; j < n; j++)
+		val[j] = ent[j].value;
+	for (j = 0; j < n; j++) {
+		char sep = list_sep(ent[j].name);
+		size_t len = 0, l;
+
+		if (sep == 0 || val[j] == NULL)
+			continue;
+		for (k = j; k < n; k++)
+			if (val[k] != NULL &&
+			    strcmp(ent[k].name, ent[j].name) == 0)
+				len += strlen(ent[k].value) + 1;
+		joined[j] = malloc(len);
+		if (joined[j] == NULL)
+			return -ENOMEM;
+		strcpy(joined[j], ent[j].value);
+		for (k = j + 1; k < n; k++)
+			if (val[k] != NULL &&
+			    strcmp(ent[k].name, ent[j].name) == 0) {
+				l = strlen(joined[j]);
+				joined[j][l] = sep;
+				strcpy(joined[j] + l + 1, ent[k].value);
+				val[k] = NULL;
+			}
+		val[j] = joined[j];
+	}
+	return 0;
+}
+
 int
 vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		  size_t errlen)
 {
 	struct rte_cfgfile *cfg;
-	char where[128];
+	char where[128], *joined[64] = { NULL };
+	const char *val[64];
 	int nsec, i, j, n, ret = 0;
 	char **secs = NULL;
 
@@ -1151,7 +1236,10 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		n = rte_cfgfile_section_entries(cfg, secs[i], ent,
 						RTE_DIM(ent));
-		if (n < 0) {
+		/* It stops at RTE_DIM(ent) without a word. */
+		if (n < 0 ||
+		    rte_cfgfile_section_num_entries(cfg, secs[i]) >
+			    (int)RTE_DIM(ent)) {
 			ret = fail(
 				err, errlen,
 				"--config '%s': section [%s] has too many keys",
@@ -1160,6 +1248,14 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		snprintf(where, sizeof(where), "--config '%s': [%s] ", file,
 			 secs[i]);
+		for (j = 0; j < (int)RTE_DIM(joined); j++) {
+			free(joined[j]);
+			joined[j] = NULL;
+		}
+		if (join_lists(ent, n, val, joined) < 0) {
+			ret = fail(err, errlen, "%sout of memory", where);
+			break;
+		}
 		if (is_vxlan) {
 			struct vs_vxlan_conf xc;
 
@@ -1171,11 +1267,13 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			}
 			strcpy(xc.name, secs[i] + 6);
 			for (j = 0; j < n && ret == 0; j++) {
-				ret = vxlan_key(&xc, ent[j].name, ent[j].value,
-						where, err, errlen);
+				if (val[j] == NULL)
+					continue; /* joined to an earlier line */
+				ret = vxlan_key(&xc, ent[j].name, val[j], where,
+						err, errlen);
 				if (ret == -ENOENT)
 					ret = port_key(&xc.keys, ent[j].name,
-						       ent[j].value, where, err,
+						       val[j], where, err,
 						       errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
@@ -1198,14 +1296,14 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			}
 			strcpy(pc.port, secs[i] + 5);
 			for (j = 0; j < n && ret == 0; j++) {
+				if (val[j] == NULL)
+					continue; /* joined to an earlier line */
 				ret = busyloop_key(conf, pc.port, ent[j].name,
-						   ent[j].value, where, err,
-						   errlen);
+						   val[j], where, err, errlen);
 				if (ret != -ENOENT)
 					continue;
-				ret = port_key(&pc.keys, ent[j].name,
-					       ent[j].value, where, err,
-					       errlen);
+				ret = port_key(&pc.keys, ent[j].name, val[j],
+					       where, err, errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s' (%s)",
@@ -1221,14 +1319,16 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		if (!is_vhost) {
 			for (j = 0; j < n && ret == 0; j++) {
+				if (val[j] == NULL)
+					continue; /* joined to an earlier line */
 				if (strcmp(ent[j].name, "metrics") == 0) {
 					ret = vs_conf_parse_metrics(
-						conf, ent[j].value, where, err,
+						conf, val[j], where, err,
 						errlen);
 					continue;
 				}
-				ret = set_num(conf, ent[j].name, ent[j].value,
-					      where, err, errlen);
+				ret = set_num(conf, ent[j].name, val[j], where,
+					      err, errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s'", where,
@@ -1246,46 +1346,43 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		strcpy(vc.name, secs[i] + 6);
 		for (j = 0; j < n && ret == 0; j++) {
+			if (val[j] == NULL)
+				continue; /* joined to an earlier line */
 			uint32_t q;
 
 			if (strcmp(ent[j].name, "path") == 0) {
-				if (strlen(ent[j].value) >= 108 ||
-				    !ent[j].value[0])
+				if (strlen(val[j]) >= 108 || !val[j][0])
 					ret = fail(err, errlen,
 						   "%sinvalid path '%s'", where,
-						   ent[j].value);
+						   val[j]);
 				else
-					strcpy(vc.path, ent[j].value);
+					strcpy(vc.path, val[j]);
 			} else if (strcmp(ent[j].name, "mode") == 0) {
-				if (strcmp(ent[j].value, "client") == 0)
+				if (strcmp(val[j], "client") == 0)
 					vc.client = true;
-				else if (strcmp(ent[j].value, "server") == 0)
+				else if (strcmp(val[j], "server") == 0)
 					vc.client = false;
 				else /* the socket's permissions */
-					ret = sock_key(&vc, ent[j].name,
-						       ent[j].value, where, err,
-						       errlen);
+					ret = sock_key(&vc, ent[j].name, val[j],
+						       where, err, errlen);
 			} else if (strcmp(ent[j].name, "queues") == 0) {
-				if (parse_u32(ent[j].value, 1, VS_MAX_QUEUES,
-					      &q))
+				if (parse_u32(val[j], 1, VS_MAX_QUEUES, &q))
 					ret = fail(
 						err, errlen,
 						"%sinvalid queues '%s' (1..%d)",
-						where, ent[j].value,
-						VS_MAX_QUEUES);
+						where, val[j], VS_MAX_QUEUES);
 				else
 					vc.queues = q;
 			} else {
-				ret = sock_key(&vc, ent[j].name, ent[j].value,
-					       where, err, errlen);
+				ret = sock_key(&vc, ent[j].name, val[j], where,
+					       err, errlen);
 				if (ret == -ENOENT)
 					ret = busyloop_key(conf, vc.name,
-							   ent[j].name,
-							   ent[j].value, where,
-							   err, errlen);
+							   ent[j].name, val[j],
+							   where, err, errlen);
 				if (ret == -ENOENT)
 					ret = port_key(&vc.keys, ent[j].name,
-						       ent[j].value, where, err,
+						       val[j], where, err,
 						       errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
@@ -1302,6 +1399,8 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			ret = add_vhost(conf, &vc, err, errlen);
 	}
 out:
+	for (j = 0; j < (int)RTE_DIM(joined); j++)
+		free(joined[j]);
 	if (secs != NULL)
 		for (i = 0; i < nsec; i++)
 			free(secs[i]);

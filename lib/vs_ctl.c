@@ -128,7 +128,9 @@ client_flush(struct client *c)
 	 * once VS_CTL_MAX_PENDING bytes wait for it: its replies cannot grow
 	 * the switch's memory without bound.
 	 */
-	ev.events = (c->outlen - c->outoff < VS_CTL_MAX_PENDING ? EPOLLIN : 0) |
+	ev.events = (!c->closing && c->outlen - c->outoff < VS_CTL_MAX_PENDING
+			     ? EPOLLIN
+			     : 0) |
 		(c->outlen ? EPOLLOUT : 0);
 	epoll_ctl(ctl.epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
@@ -153,6 +155,12 @@ client_read(struct client *c)
 	ssize_t r;
 
 	r = recv(c->fd, c->in + c->inlen, VS_CTL_MAX_REQUEST + 1 - c->inlen, 0);
+	if (r == 0 && c->outoff < c->outlen) {
+		/* A half-close (nc -N): the replies still go, then close. */
+		c->closing = true;
+		client_flush(c);
+		return;
+	}
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		client_close(c);
 		return;

@@ -285,6 +285,13 @@ int vs_port_ethdev_probe_all(uint16_t nb_fwd_lcores);
 struct vs_port *vs_port_vhost_create(const struct vs_vhost_conf *vc);
 int vs_port_vhost_start(struct vs_port *port);
 
+/*
+ * owner=, group=, mode= of a running server socket (SIGHUP): -1, -1, 0
+ * (none) is refused, the socket's first owner and mode being unknown.
+ */
+int vs_port_vhost_set_perms(struct vs_port *port, int32_t uid, int32_t gid,
+			    uint32_t mode);
+
 static inline bool
 vs_port_up(const struct vs_port *p)
 {

@@ -659,6 +659,36 @@ vs_port_vhost_start(struct vs_port *p)
 	return 0;
 }
 
+int
+vs_port_vhost_set_perms(struct vs_port *p, int32_t uid, int32_t gid,
+			uint32_t mode)
+{
+	struct vs_vhost *v = &p->vhost;
+
+	if (p->kind != VS_PORT_VHOST || v->client ||
+	    (uid < 0 && gid < 0 && mode == 0))
+		return -EINVAL;
+	/*
+	 * Root's alone first, then the new owner, then the new mode: nobody
+	 * the old or the new settings leave out can connect in between.
+	 */
+	if (chmod(v->path, 0600) != 0 ||
+	    ((uid >= 0 || gid >= 0) &&
+	     chown(v->path, uid >= 0 ? (uid_t)uid : (uid_t)-1,
+		   gid >= 0 ? (gid_t)gid : (gid_t)-1) != 0) ||
+	    chmod(v->path, mode ? mode : 0600) != 0) {
+		PORT_LOG(ERR, "%s: cannot set owner/group/mode of %s: %s\n",
+			 p->name, v->path, strerror(errno));
+		return -errno;
+	}
+	v->sock_uid = uid;
+	v->sock_gid = gid;
+	v->sock_mode = mode;
+	PORT_LOG(INFO, "port %u %s: socket %s uid %d gid %d mode %04o\n", p->id,
+		 p->name, v->path, uid, gid, mode ? mode : 0600);
+	return 0;
+}
+
 /*
  * The device of vhost port @p p, held (dev_lock) until vid_release(): a
  * guest leaving meanwhile waits in destroy_device(). Error: nothing held.

@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <rte_cfgfile.h>
 #include <rte_common.h>
 #include <rte_ether.h>
 #include <rte_log.h>
@@ -38,6 +40,8 @@ static struct {
 	/* [switch] values only a restart changes, as the switch started. */
 	uint16_t burst;
 	uint32_t mbufs, fdb_size, tx_retries, stats_period;
+	char metrics_addr[VS_ADDR_LEN]; /* --metrics; port 0: none */
+	uint16_t metrics_port;
 	/* The file as last read: what a reload manages. NULL: no file. */
 	struct vs_conf *named;
 	/* Levels set by [log] and log/set, in order, one per pattern. */
@@ -175,6 +179,8 @@ vs_save_init(const struct vs_conf *conf)
 	sv.fdb_size = conf->fdb_size;
 	sv.tx_retries = conf->tx_retries;
 	sv.stats_period = conf->stats_period;
+	strlcpy(sv.metrics_addr, conf->metrics_addr, sizeof(sv.metrics_addr));
+	sv.metrics_port = conf->metrics_port;
 	/* A reload must find the file whatever the working directory is. */
 	if (conf->config_file[0] == '\0' ||
 	    realpath(conf->config_file, sv.file) == NULL)
@@ -204,11 +210,39 @@ put_vlan(FILE *f, const char *key, uint16_t v)
 		fprintf(f, "%s = none\n", key);
 }
 
+/*
+ * "@p key = @p list", over as many "key = ..." lines as librte_cfgfile
+ * needs (a value of at most CFG_VALUE_LEN - 1 bytes), each cut after an
+ * item: the loader joins the lines of a list key again.
+ */
+static void
+put_list(FILE *f, const char *key, const char *list, char sep)
+{
+	size_t len = strlen(list), max = CFG_VALUE_LEN - 1, n;
+
+	do {
+		n = len;
+		if (n > max) {
+			for (n = max; n > 0 && list[n] != sep; n--)
+				;
+			if (n == 0) /* one item longer than a line: cannot be */
+				n = max;
+		}
+		fprintf(f, "%s = %.*s\n", key, (int)n, list);
+		if (n < len && list[n] == sep)
+			n++;
+		list += n;
+		len -= n;
+	} while (len > 0);
+}
+
 /* The keys given on @p k, in the order of doc/guide.md "Port keys". */
 static void
 put_keys(FILE *f, const struct vs_port_keys *k)
 {
-	char buf[4096];
+	/* Trunks of every other VLAN: 2047 items of up to 5 bytes. */
+	char buf[16384];
+	size_t off;
 	uint16_t i;
 
 	if (k->given & VS_KEY_OFFLOADS)
@@ -219,21 +253,22 @@ put_keys(FILE *f, const struct vs_port_keys *k)
 		put_vlan(f, "vlan", k->vlan);
 	if (k->given & VS_KEY_TRUNKS) {
 		vs_conf_trunks_fmt(k->trunks, buf, sizeof(buf));
-		fprintf(f, "trunks = %s\n", k->trunk_list ? buf : "none");
+		put_list(f, "trunks", k->trunk_list ? buf : "none", ':');
 	}
 	if (k->given & VS_KEY_NATIVE)
 		put_vlan(f, "native", k->native);
 	if (k->given & VS_KEY_MAX_MACS)
 		fprintf(f, "max-macs = %u\n", k->max_macs);
 	if (k->given & VS_KEY_ALLOWED_MACS) {
-		fprintf(f, "allowed-macs = ");
+		off = 0;
 		for (i = 0; i < k->nb_allowed; i++)
-			fprintf(f, "%s%02x:%02x:%02x:%02x:%02x:%02x",
-				i ? "+" : "", k->allowed[i][0],
-				k->allowed[i][1], k->allowed[i][2],
-				k->allowed[i][3], k->allowed[i][4],
-				k->allowed[i][5]);
-		fprintf(f, "%s\n", k->nb_allowed ? "" : "none");
+			off += snprintf(buf + off, sizeof(buf) - off,
+					"%s%02x:%02x:%02x:%02x:%02x:%02x",
+					i ? "+" : "", k->allowed[i][0],
+					k->allowed[i][1], k->allowed[i][2],
+					k->allowed[i][3], k->allowed[i][4],
+					k->allowed[i][5]);
+		put_list(f, "allowed-macs", k->nb_allowed ? buf : "none", '+');
 	}
 	if (k->given & VS_KEY_FLOOD_PPS)
 		fprintf(f, "flood-pps = %u\n", k->flood_pps);
@@ -274,16 +309,20 @@ static void
 put_vxlan(FILE *f, const struct vs_port *p)
 {
 	struct vs_vxlan_conf xc;
-	char b[VS_ADDR_LEN];
+	char b[VS_ADDR_LEN], list[VS_VXLAN_MAX_REMOTES * VS_ADDR_LEN];
+	size_t off = 0;
 	uint16_t i;
 
 	vs_vxlan_conf_get(p, &xc);
-	fprintf(f, "[vxlan.%s]\nvni = %u\nlocal = %s\nremote = ", p->name,
-		xc.vni, vs_ipaddr_str(xc.family, &xc.local, b));
+	fprintf(f, "[vxlan.%s]\nvni = %u\nlocal = %s\n", p->name, xc.vni,
+		vs_ipaddr_str(xc.family, &xc.local, b));
+	list[0] = '\0';
 	for (i = 0; i < xc.nb_remote; i++)
-		fprintf(f, "%s%s", i ? "+" : "",
-			vs_ipaddr_str(xc.family, &xc.remote[i], b));
-	fprintf(f, "\nvia = %s\ndstport = %u\nttl = %u\n", xc.via, xc.dstport,
+		off += snprintf(list + off, sizeof(list) - off, "%s%s",
+				i ? "+" : "",
+				vs_ipaddr_str(xc.family, &xc.remote[i], b));
+	put_list(f, "remote", list, '+');
+	fprintf(f, "via = %s\ndstport = %u\nttl = %u\n", xc.via, xc.dstport,
 		xc.ttl);
 	if (!vs_ipaddr_is_zero(&xc.gw))
 		fprintf(f, "gw = %s\n", vs_ipaddr_str(xc.family, &xc.gw, b));
@@ -374,6 +413,12 @@ put_conf(FILE *f, struct vs_save_counts *cnt)
 		sv.burst, sv.mbufs, sv.fdb_size, vs_fdb_get_aging(),
 		sv.tx_retries, sv.stats_period, def, vs_fwd_get_tx_flush(),
 		vs_fwd_get_tx_coalesce());
+	if (sv.metrics_port != 0)
+		fprintf(f,
+			strchr(sv.metrics_addr, ':') != NULL
+				? "metrics = [%s]:%u\n"
+				: "metrics = %s:%u\n",
+			sv.metrics_addr, sv.metrics_port);
 	memset(cnt, 0, sizeof(*cnt));
 	for (i = 0; i < vs_port_count(); i++) {
 		struct vs_port *p = vs_port_get(i);
@@ -435,15 +480,26 @@ vs_save_write(const char *file, struct vs_save_counts *cnt, char *err,
 	FILE *f;
 	int ret = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= (int)sizeof(tmp)) {
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", file) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", file);
 		return -ENAMETOOLONG;
 	}
-	f = fopen(tmp, "w");
-	if (f == NULL) {
+	/*
+	 * A new file of our own beside the target (O_EXCL: never through a
+	 * link or into a FIFO someone left at a predictable name), renamed
+	 * over it once complete.
+	 */
+	fd = mkstemp(tmp);
+	if (fd < 0 || fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot write %s: %s", tmp,
 			 strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
 		return ret;
 	}
 	put_conf(f, cnt);
@@ -609,10 +665,13 @@ static void
 merge_port_keys(const struct vs_conf *nc, const char *name,
 		struct vs_port_keys *k)
 {
+	struct vs_port *p = vs_port_lookup(name);
 	uint16_t i;
 
+	/* [port.NAME] by its name, or by the id of the running port. */
 	for (i = 0; i < nc->nb_port; i++)
-		if (strcmp(nc->port[i].port, name) == 0)
+		if (strcmp(nc->port[i].port, name) == 0 ||
+		    (p != NULL && vs_port_lookup(nc->port[i].port) == p))
 			vs_conf_port_keys_merge(k, &nc->port[i].keys);
 }
 
@@ -722,6 +781,16 @@ vhost_same(const struct vs_port *p, const struct vs_vhost_conf *vc)
 		p->ol_off == vc->keys.no_offloads;
 }
 
+/* owner=, group=, mode= (server sockets; a client's are not ours). */
+static bool
+perms_same(const struct vs_port *p, const struct vs_vhost_conf *vc)
+{
+	return p->vhost.client ||
+		(p->vhost.sock_uid == vc->sock_uid &&
+		 p->vhost.sock_gid == vc->sock_gid &&
+		 p->vhost.sock_mode == vc->sock_mode);
+}
+
 static bool
 vxlan_same(const struct vs_port *p, const struct vs_vxlan_conf *xc)
 {
@@ -759,9 +828,15 @@ reload_ports(const struct vs_conf *nc)
 
 		merge_port_keys(nc, vc.name, &vc.keys);
 		p = vs_port_lookup(vc.name);
-		if (p != NULL && !vhost_same(p, &vc)) {
-			n += del_port(vc.name,
-				      "path, mode, queues or offloads changed");
+		if (p != NULL && vhost_same(p, &vc) && !perms_same(p, &vc) &&
+		    (vc.sock_uid >= 0 || vc.sock_gid >= 0 || vc.sock_mode) &&
+		    vs_port_vhost_set_perms(p, vc.sock_uid, vc.sock_gid,
+					    vc.sock_mode) == 0)
+			n++; /* changed on the live socket */
+		if (p != NULL && (!vhost_same(p, &vc) || !perms_same(p, &vc))) {
+			n += del_port(
+				vc.name,
+				"path, mode, queues, offloads or the socket's owner changed");
 			p = vs_port_lookup(vc.name);
 		}
 		if (p != NULL) {
@@ -810,14 +885,40 @@ reload_ports(const struct vs_conf *nc)
 		const struct vs_port_conf *pc = &nc->port[i];
 		struct vs_port *p;
 		struct vs_port_keys k = { 0 };
+		uint16_t j;
 
-		if (find_vhost(nc, pc->port) || find_vxlan(nc, pc->port))
-			continue;
 		p = vs_port_lookup(pc->port);
-		if (p == NULL)
+		if (p == NULL || find_vhost(nc, p->name) ||
+		    find_vxlan(nc, p->name))
+			continue; /* absent, or done above with its section */
+		/* Every section naming it, by name or id, at once. */
+		for (j = 0; j < i; j++)
+			if (vs_port_lookup(nc->port[j].port) == p)
+				break;
+		if (j < i)
 			continue;
-		merge_port_keys(nc, pc->port, &k);
+		merge_port_keys(nc, p->name, &k);
 		n += set_keys(p, &k);
+	}
+	/* A [port.NAME] section gone from the file: its keys to defaults. */
+	for (i = 0; sv.named != NULL && i < sv.named->nb_port; i++) {
+		struct vs_port *p = vs_port_lookup(sv.named->port[i].port);
+		struct vs_port_keys k = { 0 };
+		uint16_t j;
+
+		if (p == NULL || find_vhost(nc, p->name) ||
+		    find_vxlan(nc, p->name))
+			continue;
+		for (j = 0; j < nc->nb_port; j++)
+			if (vs_port_lookup(nc->port[j].port) == p)
+				break;
+		if (j < nc->nb_port)
+			continue; /* still named, done above */
+		for (j = 0; j < i; j++)
+			if (vs_port_lookup(sv.named->port[j].port) == p)
+				break;
+		if (j == i)
+			n += set_keys(p, &k);
 	}
 	return n;
 }

@@ -279,3 +279,125 @@ path = %s
     assert call(ctl, "lcore/tx-flush") == {"tx_flush_interval_us": 40}
     assert call(ctl, "lcore/tx-coalesce") == {"tx_coalesce_us": 250}
     assert sw.stop() == 0
+
+
+def test_long_lists_over_several_lines(env):
+    """librte_cfgfile keeps at most 255 bytes of a value (and 64 keys of a
+    section) and says nothing: a list of 16 IPv6 remotes or 16 allowed
+    MACs is longer. config/save writes such a list over several lines of
+    its key, at most 255 bytes each, and --config joins them again: the
+    restarted switch has every remote and every MAC. A hand-written value
+    or key past the limit, or a 65th key, is an error, not a cut."""
+    from test_cli import run as run_cli
+    remotes = ["fd00:1234:5678:9abc:def0:1234:5678:%x" % (0x1000 + i)
+               for i in range(16)]
+    macs = ["02:00:00:00:01:%02x" % i for i in range(16)]
+    conf = env.file("sw.ini")
+    # allowed-macs over two lines, by hand.
+    write(conf, "[vhost.a]\npath = %s\nallowed-macs = %s\n"
+          "allowed-macs = %s\n" % (env.sock("a"), "+".join(macs[:8]),
+                                   "+".join(macs[8:])))
+    ctl = env.file("ctl")
+    vx = "t6,vni=42,local=fd00:1234:5678:9abc::1,remote=%s,via=net_null0" \
+        % "+".join(remotes)
+    assert len("+".join(remotes)) > 255
+    sw = env.switch(args=["--config", conf, "--ctl", ctl, "--vxlan", vx],
+                    vdevs=["net_null0"]).start()
+
+    def state():
+        t = call(ctl, "vxlan/show")["tunnels"][0]
+        return ([r["ip"] for r in t["remotes"]],
+                call(ctl, "port/show", "a")["allowed_macs"])
+    before = state()
+    assert before == (remotes, macs)
+    saved = env.file("saved.ini")
+    call(ctl, "config/save", saved)
+    lines = open(saved).read().splitlines()
+    assert all(len(ln.split(" = ", 1)[-1]) <= 255 for ln in lines)
+    assert sum(ln.startswith("remote = ") for ln in lines) == 3
+    assert sum(ln.startswith("allowed-macs = ") for ln in lines) == 2
+    assert sw.stop() == 0
+    sw2 = env.switch(args=["--config", saved, "--ctl", ctl],
+                     vdevs=["net_null0"], name="sw2").start()
+    assert state() == before
+    assert sw2.stop() == 0
+    # Past librte_cfgfile's limits: refused with the line.
+    for text, msg in (
+            ("[vhost.a]\npath = %s\nallowed-macs = %s\n" % (
+                env.sock("a"), "+".join(macs)),
+             "line 3: a key is at most 63 bytes, a value 255"),
+            ("[vhost.a]\npath = %s\n%s = 1\n" % (env.sock("a"), "k" * 64),
+             "line 3: a key is at most 63 bytes"),
+            ("[switch]\n" + "".join("burst = 32\n" for _ in range(65)),
+             "section \\[switch\\] has too many keys")):
+        write(conf, text)
+        rc, out, err = run_cli(["--", "--config", conf])
+        assert rc != 0 and re.search(msg, err + out), (rc, err[-500:])
+
+
+def test_sighup_socket_owner_and_port_sections(env):
+    """SIGHUP: a [port.ID] section and the [vhost.NAME] of the same port
+    both apply, on every reload (unchanged file: no change); a new group=
+    and mode= are given to the live socket, the port untouched; a
+    [port.NAME] section removed puts its keys back to their defaults."""
+    import os
+    import stat
+    conf = env.file("sw.ini")
+    sock = env.sock("a")
+    base = "[vhost.a]\npath = %s\nvlan = 10\n" % sock
+    write(conf, base + "[port.1]\nmax-macs = 4\n[port.net_null0]\n"
+          "vlan = 7\n")
+    ctl = env.file("ctl")
+    sw = env.switch(args=["--config", conf, "--ctl", ctl],
+                    vdevs=["net_null0"]).start()
+
+    def keys(p):
+        s = call(ctl, "port/show", p)
+        return s["id"], s["vlan"], s["max_macs"]
+    assert call(ctl, "port/show", "a")["id"] == 1  # ethdevs come first
+    assert keys("a") == (1, 10, 4) and keys("net_null0")[1:] == (7, 0)
+    st0 = os.stat(sock)
+    sw.proc.kill(signal.SIGHUP)
+    sw.wait_log(r"reload: .* applied, 0 change")
+    assert keys("a") == (1, 10, 4) and keys("net_null0")[1:] == (7, 0)
+    # group= and mode= of the running server socket.
+    write(conf, base.replace("vlan = 10", "vlan = 10\ngroup = 4242\n"
+                             "socket-mode = 0660") +
+          "[port.1]\nmax-macs = 4\n[port.net_null0]\nvlan = 7\n")
+    sw.proc.kill(signal.SIGHUP)
+    sw.wait_log(r"reload: .* applied, 1 change")
+    st = os.stat(sock)
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (4242, 0o660)
+    assert st.st_ino == st0.st_ino, "the socket was made again"
+    assert keys("a") == (1, 10, 4)
+    assert "deleted" not in sw.output()
+    # The [port.*] sections gone: their keys at their defaults.
+    write(conf, base.replace("vlan = 10", "vlan = 10\ngroup = 4242\n"
+                             "socket-mode = 0660"))
+    sw.proc.kill(signal.SIGHUP)
+    sw.wait_log(r"reload: .* applied, 2 change")
+    assert keys("a") == (1, 10, 0) and keys("net_null0")[1:] == (None, 0)
+    assert sw.stop() == 0
+
+
+def test_save_keeps_metrics_and_never_follows_links(env):
+    """config/save writes --metrics back; its temporary file is a new one
+    of its own: a symbolic link at FILE.tmp (where it used to write) is
+    not followed, and the file it pointed at keeps its content."""
+    import os
+    import random
+    ctl = env.file("ctl")
+    port = random.randint(20000, 60000)
+    sw = env.switch(args=["--vhost", "%s,name=a" % env.sock("a"),
+                          "--ctl", ctl, "--metrics",
+                          "127.0.0.1:%d" % port]).start()
+    saved, victim = env.file("saved.ini"), env.file("victim")
+    write(victim, "precious\n")
+    os.symlink(victim, saved + ".tmp")
+    call(ctl, "config/save", saved)
+    assert open(victim).read() == "precious\n"
+    text = open(saved).read()
+    assert "metrics = 127.0.0.1:%d\n" % port in text
+    assert [f for f in os.listdir(os.path.dirname(saved))
+            if f.startswith("saved.ini.") and f != "saved.ini.tmp"] == []
+    assert sw.stop() == 0
