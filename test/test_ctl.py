@@ -1425,6 +1425,40 @@ def test_pipelined_requests_slow_reader(env):
     assert rpc.ok("version")
 
 
+def test_half_closed_client_gets_every_reply(env):
+    """A client writes 3000 requests, shuts down its sending side (as
+    `nc -N` does) and reads only then: every reply comes, in order, and
+    then the end of the stream. (The switch used to close at the end of
+    the requests, with replies still unsent.)"""
+    sw, rpc = start_switch(env, "a")
+    n = 3000
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(T_RPC)
+    s.connect(env.file("ctl"))
+    data = b"".join(req(id=i, method="help") for i in range(n))
+
+    def send_and_shut():
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+    t = threading.Thread(target=send_and_shut)
+    t.start()
+    time.sleep(2)
+    buf = b""
+    while True:
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        buf += chunk
+    t.join(30)
+    s.close()
+    ids = [json.loads(line)["id"] for line in buf.splitlines()]
+    assert ids == list(range(n)), "%d replies of %d" % (len(ids), n)
+    assert sw.proc.alive() and rpc.ok("version")
+
+
 def test_notification_with_bad_params_gets_no_reply(env):
     sw, rpc = start_switch(env, "a")
     rpc.send(b'{"jsonrpc":"2.0","method":"port/show","params":[1.5]}\n')
