@@ -65,7 +65,7 @@ def rooted_unit(root, instance, outdir):
     """The installed unit as vhost-switch@INSTANCE.service with its paths
     under root (what systemd sees at / after an install)."""
     text = open(find(root, "lib/systemd/system/" + UNIT)).read()
-    text = re.sub(r"(?<=[= ])/(usr/|usr/local/)?(bin|etc)/",
+    text = re.sub(r"(?<=[= ])/(usr/|usr/local/)?(bin|etc)/(?=vhost-switch)",
                   lambda m: root + m.group(0), text)
     path = os.path.join(outdir, "vhost-switch@%s.service" % instance)
     with open(path, "w") as f:
@@ -94,7 +94,9 @@ def run_exec_start(root, tmp):
     """The unit's ExecStart, as systemd would run it for an instance whose
     NAME.ini is the installed example (its socket directory moved to tmp)
     and whose NAME.env sets EAL_ARGS; READY=1 and STOPPING=1 arrive on
-    NOTIFY_SOCKET, and SIGTERM (systemctl stop) ends it with status 0."""
+    NOTIFY_SOCKET, its ExecReload (systemctl reload) reads the file again
+    between RELOADING=1 and READY=1, and SIGTERM (systemctl stop) ends it
+    with status 0."""
     instance = "pkgtest%d" % os.getpid()
     os.makedirs(tmp)
     unit = rooted_unit(root, instance, tmp)
@@ -144,6 +146,15 @@ def run_exec_start(root, tmp):
         assert p.returncode == 0, p.stderr
         assert re.search(r"\bvm1\b", p.stdout), p.stdout
         assert re.search(r"\bvm2\b", p.stdout), p.stdout
+        # systemctl reload: the unit's ExecReload, as systemd runs it; a
+        # notify unit's reload is framed by RELOADING=1 and READY=1.
+        (reload,) = keys["ExecReload"]
+        rargv = shlex.split(reload.replace("$MAINPID", str(proc.pid)))
+        assert subprocess.run(rargv, timeout=30).returncode == 0
+        assert notify.recv(4096).decode() == "RELOADING=1"
+        assert notify.recv(4096).decode() == "READY=1"
+        out.seek(0)
+        assert re.search(r"reload: .* applied, 0 change", out.read())
         proc.send_signal(signal.SIGTERM)
         assert notify.recv(4096).decode() == "STOPPING=1"
         assert proc.wait(timeout=30) == 0
@@ -221,6 +232,28 @@ def test_meson_unit_verify(meson_root):
 def test_meson_unit_exec_start(meson_root):
     tmp, root, _ = meson_root
     run_exec_start(root, os.path.join(tmp, "exec"))
+
+
+def test_build_depends_cover_meson_dependencies():
+    """Every library meson looks for (dependency()) is in debian/control's
+    Build-Depends: a clean build chroot (sbuild, pbuilder) installs only
+    those."""
+    dev = {"libdpdk": "libdpdk-dev", "jansson": "libjansson-dev",
+           "libmicrohttpd": "libmicrohttpd-dev",
+           "libsystemd": "libsystemd-dev", "systemd": "systemd"}
+    found = set()
+    for d, _, files in os.walk(REPO):
+        if "/build" in d[len(REPO):] or "/." in d[len(REPO):]:
+            continue
+        if "meson.build" in files:
+            text = open(os.path.join(d, "meson.build")).read()
+            found |= set(re.findall(r"dependency\('([^']+)'", text))
+    found.discard("threads")
+    assert found and found <= set(dev), found
+    control = open(os.path.join(REPO, "debian", "control")).read()
+    bd = re.split(r"\n(?=\S)", control.split("Build-Depends:", 1)[1])[0]
+    names = set(re.findall(r"([a-z0-9][a-z0-9.+-]+)", bd))
+    assert {dev[x] for x in found} <= names, (found, bd)
 
 
 def test_default_build_baseline_cpu():

@@ -86,7 +86,14 @@ housekeeping(void)
 	/* SIGHUP: the --config file again, applied as a diff (vs_save.h). */
 	if (reload_config) {
 		reload_config = 0;
+#ifdef VS_HAVE_SYSTEMD
+		/* systemctl reload returns once READY=1 comes back. */
+		sd_notify(0, "RELOADING=1");
+#endif
 		vs_save_reload();
+#ifdef VS_HAVE_SYSTEMD
+		sd_notify(0, "READY=1");
+#endif
 	}
 	if (stats_period && t >= next_stats) {
 		vs_switch_print_rates(stdout);
