@@ -171,16 +171,28 @@ vhost_txq_of(const struct vs_port *p, unsigned int lc, uint16_t nq)
 	return n ? nth_enabled(mask, lc % n) : 0;
 }
 
+/* librte_vhost 22.11's MAX_PKT_BURST: what one enqueue call copies. */
+#define VHOST_ENQ_MAX 32
+
 static uint16_t
 vhost_tx(struct vs_port *p, uint16_t qp, struct rte_mbuf **pkts, uint16_t n,
 	 struct vs_tx_lost *lost __rte_unused)
 {
 	int vid = atomic_load_explicit(&p->vhost.vid, memory_order_acquire);
-	uint16_t sent;
+	uint16_t sent = 0, want, k;
 
 	if (vid < 0)
 		return 0;
-	sent = rte_vhost_enqueue_burst(vid, VRING_RX(qp), pkts, n);
+	/*
+	 * librte_vhost copies at most 32 frames a call (MAX_PKT_BURST): a
+	 * buffer of more goes in slices, until one is not taken whole.
+	 */
+	do {
+		want = RTE_MIN(n - sent, VHOST_ENQ_MAX);
+		k = rte_vhost_enqueue_burst(vid, VRING_RX(qp), pkts + sent,
+					    want);
+		sent += k;
+	} while (k == want && sent < n);
 	/* Lcores may share the counter without sharing a vring. */
 	atomic_fetch_add_explicit(&p->txq_pkts[qp], sent, memory_order_relaxed);
 	return sent;
@@ -485,6 +497,15 @@ vring_state_changed(int vid, uint16_t vring, int enable)
 static int
 new_connection(int vid)
 {
+	/*
+	 * A vid is reused: a connection that enabled vrings and went before
+	 * it became a device (no destroy_device) must not leave them
+	 * enabled for the next one.
+	 */
+	if (vid >= 0 && vid < RTE_MAX_VHOST_DEVICE) {
+		atomic_store(&vid_rx_enabled[vid], 0);
+		atomic_store(&vid_tx_enabled[vid], 0);
+	}
 	return vs_vhost_guard_attach(vid);
 }
 
