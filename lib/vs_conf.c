@@ -1132,45 +1132,54 @@ list_sep(const char *key)
 	return 0;
 }
 
+/* A key of a section and its value. */
+struct kv {
+	const char *name;
+	const char *val;
+};
+
 /*
- * The values of the @p n entries of a section into @p val: a list key
- * given on several lines (config/save writes a long list so) becomes one
- * value, the lines joined, in @p joined[j] (the caller frees it); its
- * later lines become NULL.
+ * The @p n entries of a section into @p kv, a list key given on several
+ * lines (config/save writes a long list so) as one entry, its lines
+ * joined in @p joined[j] (the caller frees it). @return the number of
+ * entries, or -ENOMEM.
  */
 static int
-join_lists(const struct rte_cfgfile_entry *ent, int n, const char **val,
+join_lists(const struct rte_cfgfile_entry *ent, int n, struct kv *kv,
 	   char **joined)
 {
-	int j, k;
+	bool done[64] = { false };
+	int j, k, out = 0;
 
-	for (j = 0; j < n; j++)
-		val[j] = ent[j].value;
 	for (j = 0; j < n; j++) {
 		char sep = list_sep(ent[j].name);
 		size_t len = 0, l;
 
-		if (sep == 0 || val[j] == NULL)
+		if (done[j])
 			continue;
-		for (k = j; k < n; k++)
-			if (val[k] != NULL &&
-			    strcmp(ent[k].name, ent[j].name) == 0)
-				len += strlen(ent[k].value) + 1;
-		joined[j] = malloc(len);
-		if (joined[j] == NULL)
-			return -ENOMEM;
-		strcpy(joined[j], ent[j].value);
-		for (k = j + 1; k < n; k++)
-			if (val[k] != NULL &&
-			    strcmp(ent[k].name, ent[j].name) == 0) {
-				l = strlen(joined[j]);
-				joined[j][l] = sep;
-				strcpy(joined[j] + l + 1, ent[k].value);
-				val[k] = NULL;
-			}
-		val[j] = joined[j];
+		kv[out].name = ent[j].name;
+		kv[out].val = ent[j].value;
+		if (sep != 0) {
+			for (k = j; k < n; k++)
+				if (strcmp(ent[k].name, ent[j].name) == 0)
+					len += strlen(ent[k].value) + 1;
+			joined[out] = malloc(len);
+			if (joined[out] == NULL)
+				return -ENOMEM;
+			strcpy(joined[out], ent[j].value);
+			for (k = j + 1; k < n; k++)
+				if (strcmp(ent[k].name, ent[j].name) == 0) {
+					l = strlen(joined[out]);
+					joined[out][l] = sep;
+					strcpy(joined[out] + l + 1,
+					       ent[k].value);
+					done[k] = true;
+				}
+			kv[out].val = joined[out];
+		}
+		out++;
 	}
-	return 0;
+	return out;
 }
 
 int
@@ -1179,7 +1188,7 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 {
 	struct rte_cfgfile *cfg;
 	char where[128], *joined[64] = { NULL };
-	const char *val[64];
+	struct kv kv[64];
 	int nsec, i, j, n, ret = 0;
 	char **secs = NULL;
 
@@ -1252,7 +1261,8 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			free(joined[j]);
 			joined[j] = NULL;
 		}
-		if (join_lists(ent, n, val, joined) < 0) {
+		n = join_lists(ent, n, kv, joined);
+		if (n < 0) {
 			ret = fail(err, errlen, "%sout of memory", where);
 			break;
 		}
@@ -1267,18 +1277,16 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			}
 			strcpy(xc.name, secs[i] + 6);
 			for (j = 0; j < n && ret == 0; j++) {
-				if (val[j] == NULL)
-					continue; /* joined to an earlier line */
-				ret = vxlan_key(&xc, ent[j].name, val[j], where,
-						err, errlen);
+				ret = vxlan_key(&xc, kv[j].name, kv[j].val,
+						where, err, errlen);
 				if (ret == -ENOENT)
-					ret = port_key(&xc.keys, ent[j].name,
-						       val[j], where, err,
+					ret = port_key(&xc.keys, kv[j].name,
+						       kv[j].val, where, err,
 						       errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s'", where,
-						   ent[j].name);
+						   kv[j].name);
 			}
 			if (ret == 0)
 				ret = vxlan_check(&xc, where, err, errlen);
@@ -1296,18 +1304,17 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 			}
 			strcpy(pc.port, secs[i] + 5);
 			for (j = 0; j < n && ret == 0; j++) {
-				if (val[j] == NULL)
-					continue; /* joined to an earlier line */
-				ret = busyloop_key(conf, pc.port, ent[j].name,
-						   val[j], where, err, errlen);
+				ret = busyloop_key(conf, pc.port, kv[j].name,
+						   kv[j].val, where, err,
+						   errlen);
 				if (ret != -ENOENT)
 					continue;
-				ret = port_key(&pc.keys, ent[j].name, val[j],
+				ret = port_key(&pc.keys, kv[j].name, kv[j].val,
 					       where, err, errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s' (%s)",
-						   where, ent[j].name,
+						   where, kv[j].name,
 						   vs_conf_port_keys_help);
 			}
 			if (ret == 0)
@@ -1319,20 +1326,18 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		if (!is_vhost) {
 			for (j = 0; j < n && ret == 0; j++) {
-				if (val[j] == NULL)
-					continue; /* joined to an earlier line */
-				if (strcmp(ent[j].name, "metrics") == 0) {
+				if (strcmp(kv[j].name, "metrics") == 0) {
 					ret = vs_conf_parse_metrics(
-						conf, val[j], where, err,
+						conf, kv[j].val, where, err,
 						errlen);
 					continue;
 				}
-				ret = set_num(conf, ent[j].name, val[j], where,
-					      err, errlen);
+				ret = set_num(conf, kv[j].name, kv[j].val,
+					      where, err, errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s'", where,
-						   ent[j].name);
+						   kv[j].name);
 			}
 			continue;
 		}
@@ -1346,48 +1351,48 @@ vs_conf_load_file(struct vs_conf *conf, const char *file, char *err,
 		}
 		strcpy(vc.name, secs[i] + 6);
 		for (j = 0; j < n && ret == 0; j++) {
-			if (val[j] == NULL)
-				continue; /* joined to an earlier line */
 			uint32_t q;
 
-			if (strcmp(ent[j].name, "path") == 0) {
-				if (strlen(val[j]) >= 108 || !val[j][0])
+			if (strcmp(kv[j].name, "path") == 0) {
+				if (strlen(kv[j].val) >= 108 || !kv[j].val[0])
 					ret = fail(err, errlen,
 						   "%sinvalid path '%s'", where,
-						   val[j]);
+						   kv[j].val);
 				else
-					strcpy(vc.path, val[j]);
-			} else if (strcmp(ent[j].name, "mode") == 0) {
-				if (strcmp(val[j], "client") == 0)
+					strcpy(vc.path, kv[j].val);
+			} else if (strcmp(kv[j].name, "mode") == 0) {
+				if (strcmp(kv[j].val, "client") == 0)
 					vc.client = true;
-				else if (strcmp(val[j], "server") == 0)
+				else if (strcmp(kv[j].val, "server") == 0)
 					vc.client = false;
 				else /* the socket's permissions */
-					ret = sock_key(&vc, ent[j].name, val[j],
-						       where, err, errlen);
-			} else if (strcmp(ent[j].name, "queues") == 0) {
-				if (parse_u32(val[j], 1, VS_MAX_QUEUES, &q))
+					ret = sock_key(&vc, kv[j].name,
+						       kv[j].val, where, err,
+						       errlen);
+			} else if (strcmp(kv[j].name, "queues") == 0) {
+				if (parse_u32(kv[j].val, 1, VS_MAX_QUEUES, &q))
 					ret = fail(
 						err, errlen,
 						"%sinvalid queues '%s' (1..%d)",
-						where, val[j], VS_MAX_QUEUES);
+						where, kv[j].val,
+						VS_MAX_QUEUES);
 				else
 					vc.queues = q;
 			} else {
-				ret = sock_key(&vc, ent[j].name, val[j], where,
-					       err, errlen);
+				ret = sock_key(&vc, kv[j].name, kv[j].val,
+					       where, err, errlen);
 				if (ret == -ENOENT)
-					ret = busyloop_key(conf, vc.name,
-							   ent[j].name, val[j],
-							   where, err, errlen);
+					ret = busyloop_key(
+						conf, vc.name, kv[j].name,
+						kv[j].val, where, err, errlen);
 				if (ret == -ENOENT)
-					ret = port_key(&vc.keys, ent[j].name,
-						       val[j], where, err,
+					ret = port_key(&vc.keys, kv[j].name,
+						       kv[j].val, where, err,
 						       errlen);
 				if (ret == -ENOENT)
 					ret = fail(err, errlen,
 						   "%sunknown key '%s'", where,
-						   ent[j].name);
+						   kv[j].name);
 			}
 		}
 		if (ret == 0 && vc.path[0] == '\0')

@@ -631,6 +631,34 @@ vs_port_vhost_create(const struct vs_vhost_conf *vc)
 	return p;
 }
 
+/*
+ * Give server socket @p p's path to @p uid / @p gid (-1: unchanged) and
+ * then mode @p mode (0: 0600): the order that only narrows who else may
+ * connect, from a socket that is root's alone.
+ */
+static int
+sock_perms(struct vs_port *p, int32_t uid, int32_t gid, uint32_t mode)
+{
+	const char *path = p->vhost.path;
+	int e;
+
+	if ((uid >= 0 || gid >= 0) &&
+	    chown(path, uid >= 0 ? (uid_t)uid : (uid_t)-1,
+		  gid >= 0 ? (gid_t)gid : (gid_t)-1) != 0) {
+		e = errno;
+		PORT_LOG(ERR, "%s: cannot give %s to uid %d gid %d: %s\n",
+			 p->name, path, uid, gid, strerror(e));
+		return -e;
+	}
+	if (chmod(path, mode ? mode : 0600) != 0) {
+		e = errno;
+		PORT_LOG(ERR, "%s: cannot set the mode of %s: %s\n", p->name,
+			 path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 int
 vs_port_vhost_start(struct vs_port *p)
 {
@@ -660,19 +688,10 @@ vs_port_vhost_start(struct vs_port *p)
 		v->fd_lost = !v->client;
 		return -EIO;
 	}
-	if (perms &&
-	    ((v->sock_uid >= 0 || v->sock_gid >= 0) &&
-	     chown(v->path, v->sock_uid >= 0 ? (uid_t)v->sock_uid : (uid_t)-1,
-		   v->sock_gid >= 0 ? (gid_t)v->sock_gid : (gid_t)-1) != 0)) {
-		PORT_LOG(ERR, "%s: cannot give %s to uid %d gid %d: %s\n",
-			 p->name, v->path, v->sock_uid, v->sock_gid,
-			 strerror(errno));
-		return -errno;
-	}
-	if (perms && chmod(v->path, v->sock_mode ? v->sock_mode : 0600) != 0) {
-		PORT_LOG(ERR, "%s: cannot set the mode of %s: %s\n", p->name,
-			 v->path, strerror(errno));
-		return -errno;
+	if (perms) {
+		ret = sock_perms(p, v->sock_uid, v->sock_gid, v->sock_mode);
+		if (ret < 0)
+			return ret;
 	}
 	PORT_LOG(INFO, "port %u %s: vhost-user %s %s, %u queue pair(s)\n",
 		 p->id, p->name, p->vhost.client ? "client" : "server",
@@ -685,23 +704,20 @@ vs_port_vhost_set_perms(struct vs_port *p, int32_t uid, int32_t gid,
 			uint32_t mode)
 {
 	struct vs_vhost *v = &p->vhost;
+	int ret;
 
 	if (p->kind != VS_PORT_VHOST || v->client ||
 	    (uid < 0 && gid < 0 && mode == 0))
 		return -EINVAL;
 	/*
-	 * Root's alone first, then the new owner, then the new mode: nobody
-	 * the old or the new settings leave out can connect in between.
+	 * Its owner alone first (0600), then as at start: nobody the old or
+	 * the new settings leave out can connect in between.
 	 */
-	if (chmod(v->path, 0600) != 0 ||
-	    ((uid >= 0 || gid >= 0) &&
-	     chown(v->path, uid >= 0 ? (uid_t)uid : (uid_t)-1,
-		   gid >= 0 ? (gid_t)gid : (gid_t)-1) != 0) ||
-	    chmod(v->path, mode ? mode : 0600) != 0) {
-		PORT_LOG(ERR, "%s: cannot set owner/group/mode of %s: %s\n",
-			 p->name, v->path, strerror(errno));
-		return -errno;
-	}
+	ret = sock_perms(p, -1, -1, 0600);
+	if (ret == 0)
+		ret = sock_perms(p, uid, gid, mode);
+	if (ret < 0)
+		return ret;
 	v->sock_uid = uid;
 	v->sock_gid = gid;
 	v->sock_mode = mode;

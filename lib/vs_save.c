@@ -478,9 +478,7 @@ vs_save_write(const char *file, struct vs_save_counts *cnt, char *err,
 {
 	char tmp[PATH_MAX];
 	FILE *f;
-	int ret = 0;
-
-	int fd;
+	int ret = 0, fd;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", file) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", file);
@@ -808,6 +806,18 @@ vxlan_same(const struct vs_port *p, const struct vs_vxlan_conf *xc)
 		vs_port_lookup(cur.via) == vs_port_lookup(xc->via);
 }
 
+/* The first of @p c's first @p upto [port.*] sections naming @p p, or upto. */
+static uint16_t
+first_section(const struct vs_conf *c, const struct vs_port *p, uint16_t upto)
+{
+	uint16_t j;
+
+	for (j = 0; j < upto; j++)
+		if (vs_port_lookup(c->port[j].port) == p)
+			break;
+	return j;
+}
+
 static int
 reload_ports(const struct vs_conf *nc)
 {
@@ -828,11 +838,14 @@ reload_ports(const struct vs_conf *nc)
 
 		merge_port_keys(nc, vc.name, &vc.keys);
 		p = vs_port_lookup(vc.name);
+		/*
+		 * New owner/group/mode: on the live socket (then perms_same());
+		 * none at all (refused) re-creates the port below.
+		 */
 		if (p != NULL && vhost_same(p, &vc) && !perms_same(p, &vc) &&
-		    (vc.sock_uid >= 0 || vc.sock_gid >= 0 || vc.sock_mode) &&
 		    vs_port_vhost_set_perms(p, vc.sock_uid, vc.sock_gid,
 					    vc.sock_mode) == 0)
-			n++; /* changed on the live socket */
+			n++;
 		if (p != NULL && (!vhost_same(p, &vc) || !perms_same(p, &vc))) {
 			n += del_port(
 				vc.name,
@@ -885,17 +898,13 @@ reload_ports(const struct vs_conf *nc)
 		const struct vs_port_conf *pc = &nc->port[i];
 		struct vs_port *p;
 		struct vs_port_keys k = { 0 };
-		uint16_t j;
 
 		p = vs_port_lookup(pc->port);
 		if (p == NULL || find_vhost(nc, p->name) ||
 		    find_vxlan(nc, p->name))
 			continue; /* absent, or done above with its section */
 		/* Every section naming it, by name or id, at once. */
-		for (j = 0; j < i; j++)
-			if (vs_port_lookup(nc->port[j].port) == p)
-				break;
-		if (j < i)
+		if (first_section(nc, p, i) < i)
 			continue;
 		merge_port_keys(nc, p->name, &k);
 		n += set_keys(p, &k);
@@ -904,20 +913,12 @@ reload_ports(const struct vs_conf *nc)
 	for (i = 0; sv.named != NULL && i < sv.named->nb_port; i++) {
 		struct vs_port *p = vs_port_lookup(sv.named->port[i].port);
 		struct vs_port_keys k = { 0 };
-		uint16_t j;
 
 		if (p == NULL || find_vhost(nc, p->name) ||
-		    find_vxlan(nc, p->name))
-			continue;
-		for (j = 0; j < nc->nb_port; j++)
-			if (vs_port_lookup(nc->port[j].port) == p)
-				break;
-		if (j < nc->nb_port)
-			continue; /* still named, done above */
-		for (j = 0; j < i; j++)
-			if (vs_port_lookup(sv.named->port[j].port) == p)
-				break;
-		if (j == i)
+		    find_vxlan(nc, p->name) ||
+		    first_section(nc, p, nc->nb_port) < nc->nb_port)
+			continue; /* gone, or still named: done above */
+		if (first_section(sv.named, p, i) == i)
 			n += set_keys(p, &k);
 	}
 	return n;

@@ -443,6 +443,23 @@ def test_telemetry_refused_once_shutdown_begins(env, shim):
 # Defect 8: a MAC being learned never maps to port 0
 # ---------------------------------------------------------------------------
 
+def ab_on_two_lcores(env, shim, faults, vdevs=()):
+    """A FaultSwitch with two forwarding lcores and vhost ports a and b,
+    each polled by its own lcore; the switch and a Ctl on its socket."""
+    ctl = env.file("ctl")
+    sw = FaultSwitch(env, shim, faults, lcores="0@0,1@1,2@1",
+                     vdevs=list(vdevs),
+                     args=["--vhost", "%s,name=a" % env.sock("a"),
+                           "--vhost", "%s,name=b" % env.sock("b"),
+                           "--ctl", ctl]).start()
+    c = Ctl(ctl, timeout=T)
+    lcores = ok(c, "lcore/show")
+    assert len(lcores) == 2
+    assert not any("a:0" in lc["rxqs"] and "b:0" in lc["rxqs"]
+                   for lc in lcores), lcores
+    return sw, c
+
+
 def test_new_mac_never_maps_to_port_0(env, shim):
     """Two forwarding lcores. Port 0 is a net_pcap ethdev, disabled: a
     flood never goes there, so whatever reaches it came from a lookup that
@@ -459,18 +476,9 @@ def test_new_mac_never_maps_to_port_0(env, shim):
     mac_a, mac_b, mac_x = mac(1), mac(2), mac(3)
     empty, out0 = env.file("empty.pcap"), env.file("port0.pcap")
     vstest.write_pcap(empty, [])
-    ctl = env.file("ctl")
-    sw = FaultSwitch(env, shim, {"VS_FAULT_HASH_ADD_US": 2000},
-                     lcores="0@0,1@1,2@1",
-                     vdevs=["net_pcap0,rx_pcap=%s,tx_pcap=%s" % (empty, out0)],
-                     args=["--vhost", "%s,name=a" % env.sock("a"),
-                           "--vhost", "%s,name=b" % env.sock("b"),
-                           "--ctl", ctl]).start()
-    c = Ctl(ctl, timeout=T)
-    lcores = ok(c, "lcore/show")
-    assert len(lcores) == 2
-    assert not any("a:0" in lc["rxqs"] and "b:0" in lc["rxqs"]
-                   for lc in lcores), lcores
+    sw, c = ab_on_two_lcores(
+        env, shim, {"VS_FAULT_HASH_ADD_US": 2000},
+        vdevs=["net_pcap0,rx_pcap=%s,tx_pcap=%s" % (empty, out0)])
     ok(c, "port/disable", "net_pcap0")
     ga = env.guest("a", env.sock("a"), [frame(m, mac_x, i)
                                         for i, m in enumerate(news)],
@@ -521,17 +529,8 @@ def test_static_entry_vs_moving_mac(env, shim):
     n = 4
     movers = [mac(0x200 + i) for i in range(n)]
     mac_a, mac_b, mac_x = mac(1), mac(2), mac(3)
-    ctl = env.file("ctl")
-    sw = FaultSwitch(env, shim, {"VS_FAULT_HASH_ADD_JITTER_US": 2000},
-                     lcores="0@0,1@1,2@1",
-                     args=["--vhost", "%s,name=a" % env.sock("a"),
-                           "--vhost", "%s,name=b" % env.sock("b"),
-                           "--ctl", ctl]).start()
-    c = Ctl(ctl, timeout=T)
-    lcores = ok(c, "lcore/show")
-    assert len(lcores) == 2
-    assert not any("a:0" in lc["rxqs"] and "b:0" in lc["rxqs"]
-                   for lc in lcores), lcores
+    sw, c = ab_on_two_lcores(env, shim,
+                             {"VS_FAULT_HASH_ADD_JITTER_US": 2000})
     gs = [LoopGuest(env.wd.path, env.sock(p), p,
                     [frame(m, mac_x, i) for i, m in enumerate(movers)],
                     mac=gm) for p, gm in (("a", mac_a), ("b", mac_b))]
