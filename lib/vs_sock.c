@@ -51,13 +51,21 @@ int
 vs_sock_probe_bind(const char *path)
 {
 	struct sockaddr_un sa;
+	mode_t um;
 	int fd, ret = 0;
 
 	fd = sock_for(path, &sa);
 	if (fd < 0)
 		return fd;
+	/*
+	 * Born 0600 like the socket librte_vhost binds after it
+	 * (vs_port_vhost_start()), whatever the process's umask: never a
+	 * moment where the path is wider than its owner= / mode= allow.
+	 */
+	um = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		ret = -errno;
+	umask(um);
 	close(fd);
 	if (ret == 0 && unlink(path) != 0)
 		ret = -errno;

@@ -17,7 +17,8 @@ int vs_sock_claim(const char *path);
 /**
  * Bind a throwaway unix socket at @p path (free: see vs_sock_claim()) and
  * remove it again: whether a listening socket can be made there (the
- * directory exists, is writable, the name fits sun_path).
+ * directory exists, is writable, the name fits sun_path). It exists for
+ * an instant, mode 0600 (umask 0177 around bind()).
  *
  * librte_vhost 22.11 must never meet a path it cannot bind: a failed
  * bind() in rte_vhost_driver_start() closes the socket's fd, and

@@ -211,6 +211,15 @@ chmod(const char *path, mode_t mode)
 	usleep(knob("VS_FAULT_CHMOD_US"));
 	return real(path, mode);
 }
+
+/* VS_FAULT_UNLINK_US=N: unlink() waits N us first. */
+int
+unlink(const char *path)
+{
+	REAL(int, unlink, const char *);
+	usleep(knob("VS_FAULT_UNLINK_US"));
+	return real(path);
+}
 """
 
 
@@ -743,13 +752,18 @@ def test_ctl_thread_without_lcore_id_is_fatal(env, shim):
 
 def test_ctl_socket_is_0660_from_creation(env, shim):
     """The control socket's mode is 0660 from the moment it exists, even
-    for a switch started with umask 0.
+    for a switch started with umask 0; and so is a vhost socket made by
+    port/add with owner=, group=, mode=: 0600, then what was asked.
 
     Fails without the fix: bind() created it 0777 & ~umask and a chmod()
     made it 0660 afterwards; the shim makes that chmod() wait 300 ms and
-    the socket is seen 0777 meanwhile."""
+    the socket is seen 0777 meanwhile. Then port/add's probe bind (which
+    keeps librte_vhost from a failing bind) made a socket 0777 & ~umask
+    at the path for an instant: the shim makes its unlink() wait 300 ms
+    and the vhost socket path is seen 0777 (CI caught it 0755 once)."""
     ctl = env.file("ctl")
-    sw = FaultSwitch(env, shim, {"VS_FAULT_CHMOD_US": 300000}, umask0=True,
+    sw = FaultSwitch(env, shim, {"VS_FAULT_CHMOD_US": 300000,
+                                 "VS_FAULT_UNLINK_US": 300000}, umask0=True,
                      args=["--vhost", "%s,name=a" % env.sock("a"),
                            "--ctl", ctl]).start(wait=False)
     modes = set()
@@ -767,6 +781,25 @@ def test_ctl_socket_is_0660_from_creation(env, shim):
     assert "vhost-switch: ready" in sw.output(), sw.output()[-3000:]
     modes.add(stat.S_IMODE(os.lstat(ctl).st_mode))
     assert modes == {0o660}, "modes seen: %s" % sorted(oct(m) for m in modes)
+    path, seen = env.sock("p"), set()
+    add = threading.Thread(target=Ctl(ctl, timeout=15).call, daemon=True,
+                           args=("port/add", path, "name=p", "owner=root",
+                                 "group=root", "mode=0660"))
+    add.start()
+    end = time.monotonic() + T
+    while add.is_alive() and time.monotonic() < end:
+        try:
+            st = os.lstat(path)
+            seen.add((stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+        except FileNotFoundError:
+            pass
+        time.sleep(0.0005)
+    add.join(1)
+    st = os.lstat(path)
+    seen.add((stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+    assert seen <= {(0o600, 0, 0), (0o660, 0, 0)}, \
+        "seen: %s" % sorted((oct(m), u, g) for m, u, g in seen)
+    assert (0o660, 0, 0) in seen
     sw.stop_clean()
 
 
