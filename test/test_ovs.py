@@ -11,8 +11,10 @@ In each, a testpmd pcap guest on a vhost-user port of the switch and a
 testpmd pcap guest on an OVS `dpdkvhostuser` port (br0, datapath netdev,
 the NORMAL action) exchange frames: each receives exactly the other's,
 byte for byte, in order. (ii) is repeated after an ovs-vswitchd restart.
-Last, two QEMU Linux guests (test/qemu.py), one on each switch, ping each
-other through chain (i).
+Then two QEMU Linux guests (test/qemu.py), one on each switch, ping each
+other through chain (i). Last, SPEC section 11's interoperation with OVS:
+a vhost-switch VXLAN tunnel port and an OVS userspace `type=vxlan` port
+over a veth carry one L2 segment (ARP, ping, TCP with md5).
 
 OVS is started by hand, with its own database, run directory and logs in a
 private directory, and ovs-vswitchd in a network namespace of its own for
@@ -34,6 +36,7 @@ from scapy.all import Ether, IP, UDP, Raw
 import ctlclient
 import qemu
 import vstest
+from test_tap_offload import file_md5
 from vstest import read_pcap, wait_for
 
 OVS_VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
@@ -386,3 +389,184 @@ def test_linux_guests_across_the_chain(env, ovs):
                 vm.stop()
         ovs.del_port("qb")
         ovs.del_port("vsl")
+
+
+# --- VXLAN with OVS-DPDK's userspace tunnels (SPEC section 11) -----------
+
+UL_S, UL_O = "10.202.7.1", "10.202.7.2"     # the two VTEPs
+IN_S, IN_O = "10.43.7.1", "10.43.7.2"       # the overlay's two hosts
+BLOB = 4 << 20
+
+
+@pytest.fixture
+def net(env):
+    from test_ethdev import Net
+    n = Net(env)
+    yield n
+    n.cleanup()
+
+
+def link_mac(ifname, ns):
+    return sh(["ip", "netns", "exec", ns, "cat",
+               "/sys/class/net/%s/address" % ifname]).strip()
+
+
+def outer_vxlan(f, vni):
+    """The UDP destination port and VNI of VXLAN frame @f (IPv4 without
+    options), or None: not VXLAN."""
+    import struct
+    if len(f) < 50 or f[12:14] != b"\x08\x00" or f[14] != 0x45 or \
+            f[23] != 17:
+        return None
+    dport = struct.unpack("!H", f[36:38])[0]
+    return dport, f[42:50] == struct.pack("!B3xI", 0x08, vni << 8)
+
+
+def http_get(server_ns, client_ns, ip, port, srv, out, env):
+    """busybox httpd in server_ns serves srv/blob; curl in client_ns
+    fetches it into out."""
+    httpd = vstest.Proc(["ip", "netns", "exec", server_ns, "busybox",
+                         "httpd", "-f", "-p", str(port), "-h", srv],
+                        env.file("httpd%d.log" % port))
+    try:
+        wait_for(lambda: "LISTEN" in sh(
+            ["ip", "netns", "exec", server_ns, "ss", "-Hltn", "sport",
+             "= :%d" % port]), T, interval=0.1, what="httpd")
+        sh(["ip", "netns", "exec", client_ns, "curl", "-sS", "--max-time",
+            str(T), "-o", out, "http://%s:%d/blob" % (ip, port)],
+           timeout=T + 10)
+    finally:
+        httpd.stop()
+
+
+def test_vxlan_with_ovs_userspace_tunnel(env, ovs, net):
+    """vhost-switch's VXLAN tunnel port and an OVS-DPDK `type=vxlan` port
+    (userspace tunnelling: br-ul carries the underlay IP, br0 the overlay)
+    are one L2 segment, VNI 42, over a veth:
+
+      namespace S: tap 10.43.7.1 -- vhost-switch (net_tap0)
+        vx42: local 10.202.7.1, remote 10.202.7.2, via net_af_packet0 (veth)
+      OVS's namespace: veth in br-ul (10.202.7.2), vx42 (remote_ip
+        10.202.7.1, key 42) in br0, br0's own port 10.43.7.2
+
+    Each side resolves the other's VTEP by ARP (the switch answers OVS's
+    request for 10.202.7.1: `tnl/arp/show` has it; the kernel behind br-ul
+    answers the switch's), the overlay pings both ways, 4 MB go over HTTP
+    each way with md5 intact, both MAC tables place the far host behind
+    their tunnel port (the switch with remote 10.202.7.2), and on the veth
+    every frame is ARP for the VTEPs or VXLAN to UDP 4789 with VNI 42."""
+    from test_ethdev import PING, PYTHON
+    ovsctl = ["ovs-appctl", "-t", ovs.file("vswitchd.ctl")]
+    va, vb, tap = (net.ifname(t) for t in ("u", "o", "t"))
+    ns, ons = net.ns(), ovs.netns
+
+    def ox(*argv, **kw):
+        return sh(["ip", "netns", "exec", ons] + list(argv), **kw)
+
+    net.veth(va, ons, vb)
+    # The veth's own kernel stack sees the frames OVS reads from it too:
+    # it must not answer ARP for br-ul's address with the veth's MAC.
+    ox("sysctl", "-qw", "net.ipv4.conf.%s.arp_ignore=8" % vb)
+    # A fixed MAC: else OVS gives the bridge its lowest port's MAC, and
+    # the veth's arrival changes it under the ARP exchange.
+    mac_ul = "02:42:07:00:00:02"
+    ovs.vsctl("add-br", "br-ul", "--", "set", "bridge", "br-ul",
+              "datapath_type=netdev", "other_config:hwaddr=" + mac_ul)
+    try:
+        ovs.vsctl("add-port", "br-ul", vb)
+        wait_for(lambda: "br-ul" in ox("ip", "-o", "link", "show") and
+                 link_mac("br-ul", ons) == mac_ul, T, what="OVS's br-ul")
+        for dev in ("br-ul", "br0"):    # no MLD or DAD on the wire
+            ox("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % dev)
+        ox("ip", "addr", "add", UL_O + "/24", "dev", "br-ul")
+        ox("ip", "link", "set", "br-ul", "up")
+        ovs.add_port("vx42", "vxlan", remote_ip=UL_S, key="42")
+        # The MTU rule: the underlay's 1500 >= the overlay's + 50.
+        ovs.vsctl("set", "Interface", "br0", "mtu_request=1450")
+        ox("ip", "addr", "add", IN_O + "/24", "dev", "br0")
+        ox("ip", "link", "set", "br0", "up")
+        ctl = env.file("ctl")
+        busy = [] if vstest.BUSYLOOP else ["--busyloop-timeout", "200"]
+        sw = env.switch(
+            vdevs=["net_af_packet0,iface=%s" % va, "net_tap0,iface=%s" % tap],
+            args=busy + ["--ctl", ctl, "--vxlan",
+                         "vx42,vni=42,local=%s,remote=%s,via=net_af_packet0"
+                         % (UL_S, UL_O)]).start()
+        net.adopt(tap, ns, addr=IN_S + "/24")
+        net.exec(ns, "ip", "link", "set", tap, "mtu", "1450")
+        mac_va = open("/sys/class/net/%s/address" % va).read().strip()
+        mac_br0 = link_mac("br0", ons)
+        mac_tap = link_mac(tap, ns)
+
+        # The switch resolves its remote by itself; traffic waits for it
+        # (what goes before is counted unresolved: tested in test_vxlan).
+        def resolved():
+            t = ctlclient.call(ctl, "vxlan/show")["tunnels"][0]
+            return t["remotes"][0]["state"] == "resolved"
+        wait_for(resolved, T, what="10.202.7.2 resolved")
+        # (The tap's IPv6 chatter from before it moved may have gone then.)
+        before = ctlclient.call(ctl, "port/show", "vx42")["drops_by_reason"]
+        sniff = net.sniff(ons, vb, "ul", direction="inout")
+        out = net.exec(ns, PYTHON, "-c", PING, IN_O, "3", timeout=2 * T)
+        assert out.strip() == "3 received", out
+        out = ox(PYTHON, "-c", PING, IN_S, "3", timeout=2 * T)
+        assert out.strip() == "3 received", out
+        frames = sniff.stop()
+
+        # Each VTEP resolved the other.
+        r = ctlclient.call(ctl, "vxlan/show")["tunnels"][0]["remotes"][0]
+        assert (r["ip"], r["mac"], r["state"]) == \
+            (UL_O, mac_ul, "resolved"), r
+        arp = sh(ovsctl + ["tnl/arp/show"], env=ovs.env)
+        assert any(UL_S in ln and mac_va in ln.lower()
+                   for ln in arp.splitlines()), arp
+        # Both MAC tables: the far host behind the tunnel.
+        fdb = {e["mac"]: (e["port"], e.get("remote"))
+               for e in ctlclient.call(ctl, "fdb/show")}
+        assert fdb.get(mac_br0) == ("vx42", UL_O), fdb
+        assert fdb.get(mac_tap) == ("net_tap0", None), fdb
+        ofport = ovs.vsctl("get", "Interface", "vx42", "ofport")
+        fdbs = sh(ovsctl + ["fdb/show", "br0"], env=ovs.env)
+        assert any(ln.split()[:1] == [ofport] and mac_tap in ln
+                   for ln in fdbs.splitlines()), (ofport, fdbs)
+
+        # On the wire: ARP for the VTEPs, else VXLAN, port 4789, VNI 42,
+        # the switch's frames exactly as test_vxlan.decap() wants them.
+        from test_vxlan import decap
+        kinds = set()
+        for f in frames:
+            e = Ether(f)
+            assert e.src in (mac_va, mac_ul), e.summary()
+            if e.type == 0x0806:
+                assert e["ARP"].psrc in (UL_S, UL_O), e.summary()
+                kinds.add((e.src, "arp"))
+                continue
+            if e.src == mac_va:
+                decap(f, mac_va, mac_ul, UL_S, UL_O, 42)
+            else:
+                assert outer_vxlan(f, 42) == (4789, True), f[:50].hex()
+            kinds.add((e.src, "vxlan"))
+        assert {(mac_va, "vxlan"), (mac_ul, "vxlan")} <= kinds, kinds
+
+        # TCP both ways, md5 intact.
+        srv = env.file("srv")
+        os.mkdir(srv)
+        with open(os.path.join(srv, "blob"), "wb") as f:
+            f.write(os.urandom(BLOB))
+        want = file_md5(os.path.join(srv, "blob"))
+        for sns, cns, ip, port in ((ns, ons, IN_S, 8091),
+                                   (ons, ns, IN_O, 8092)):
+            got = env.file("got%d" % port)
+            http_get(sns, cns, ip, port, srv, got, env)
+            assert os.path.getsize(got) == BLOB and file_md5(got) == want
+        port = ctlclient.call(ctl, "port/show", "vx42")
+        assert port["rx_pkts"] > BLOB // 1450 and \
+            port["tx_pkts"] > BLOB // 1450, port
+        drops = {k: v - before[k] for k, v in port["drops_by_reason"].items()
+                 if v != before[k]}
+        assert not drops, drops
+        assert sw.stop() == 0
+    finally:
+        ovs.del_port("vx42")
+        ovs.vsctl("--if-exists", "del-br", "br-ul", check=False)
+        ox("ip", "addr", "flush", "dev", "br0", check=False)
