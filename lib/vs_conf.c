@@ -57,6 +57,7 @@ vs_conf_defaults(struct vs_conf *conf)
 	conf->fdb_size = VS_DEF_FDB_SIZE;
 	conf->fdb_aging = VS_DEF_FDB_AGING;
 	conf->tx_retries = VS_DEF_TX_RETRIES;
+	conf->call_relay = 1;
 }
 
 static int
@@ -801,6 +802,7 @@ static const struct num_opt num_opts[] = {
 	NUM("busyloop-timeout", busyloop_us, 0, 0, 10 * 1000 * 1000),
 	NUM("tx-flush-interval", tx_flush_us, 0, 0, VS_MAX_TX_FLUSH_US),
 	NUM("tx-coalesce", tx_coalesce_us, 0, 0, VS_MAX_TX_FLUSH_US),
+	NUM("call-relay", call_relay, 0, 0, 1),
 };
 
 static int
@@ -1454,6 +1456,8 @@ vs_conf_usage(const char *prog)
 	       "                          the next while frames gather (OVS's; 0)\n"
 	       "  --tx-coalesce USEC      a frame to a guest waits up to this long for\n"
 	       "                          more, one interrupt for all (0)\n"
+	       "  --call-relay 0|1        guests' interrupts from a relay thread, so\n"
+	       "                          that no frontend can block an lcore (1)\n"
 	       "  --stats-period SEC      print per-port rates every SEC seconds\n"
 	       "  -i, --interactive       command prompt\n"
 	       "  -h, --help              this text\n",
@@ -1517,6 +1521,7 @@ vs_conf_parse_args(struct vs_conf *conf, int argc, char **argv, char *err,
 		{ "busyloop-timeout", required_argument, NULL, OPT_NUM },
 		{ "tx-flush-interval", required_argument, NULL, OPT_NUM },
 		{ "tx-coalesce", required_argument, NULL, OPT_NUM },
+		{ "call-relay", required_argument, NULL, OPT_NUM },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },

@@ -171,6 +171,7 @@ struct vs_conf {
 	uint32_t fdb_size; /**< MAC table capacity. */
 	uint32_t fdb_aging; /**< Seconds; 0 = never age. */
 	uint32_t tx_retries; /**< Extra tx attempts before a drop. */
+	uint32_t call_relay; /**< 1: guests' interrupts through the relay */
 	uint32_t stats_period; /**< Seconds between rate lines; 0 = off. */
 	uint32_t busyloop_us; /**< Default busy-loop timeout, us. */
 	/** Longest wait of a frame in a tx buffer, us; 0 = none. */

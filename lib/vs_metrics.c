@@ -39,6 +39,7 @@
 #include "vs_mbuf.h"
 #include "vs_metrics.h"
 #include "vs_port.h"
+#include "vs_vhost_call.h"
 
 RTE_LOG_REGISTER(vs_logtype_metrics, vswitch.metrics, INFO);
 #define MET_LOG(level, fmt, ...) \
@@ -81,6 +82,7 @@ struct snap {
 	uint32_t mbuf_used[RTE_MAX_NUMA_NODES];
 	uint32_t mbuf_size[RTE_MAX_NUMA_NODES];
 	json_t *vxlan; /**< vxlan/show's result, or NULL */
+	struct vs_call_stats call; /**< the call relay's totals */
 };
 
 /* Under the command lock: copy what the render needs, nothing more. */
@@ -116,6 +118,7 @@ snap_take(struct snap *s)
 	s->fdb_used = vs_fdb_count(&s->fdb_cap);
 	for (i = 0; i < RTE_MAX_NUMA_NODES; i++)
 		s->mbuf_used[i] = vs_mbuf_in_use(i, &s->mbuf_size[i]);
+	vs_call_relay_totals(&s->call);
 }
 
 /* ---- rendering ---- */
@@ -347,6 +350,14 @@ render_tables(FILE *f, const struct snap *s)
 				"vhost_switch_mbufs_pool_size{socket=\"%u\"} %" PRIu32
 				"\n",
 				i, s->mbuf_size[i]);
+	family(f, "vhost_switch_call_relay_total", "counter",
+	       "Guest interrupts through the call relay, by outcome: relayed, full (the frontend's eventfd held one not consumed yet), blocked (a write cut short).");
+	fprintf(f,
+		"vhost_switch_call_relay_total{outcome=\"relayed\"} %" PRIu64
+		"\nvhost_switch_call_relay_total{outcome=\"full\"} %" PRIu64
+		"\nvhost_switch_call_relay_total{outcome=\"blocked\"} %" PRIu64
+		"\n",
+		s->call.relayed, s->call.full, s->call.blocked);
 }
 
 /* A JSON integer of @p o, or 0. */

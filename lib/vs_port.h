@@ -190,6 +190,10 @@ struct vs_vring_info {
 	bool guest_notify; /**< guest kicks us (we let it) */
 	uint64_t packets; /**< through this vring */
 	uint64_t calls; /**< interrupts raised to the guest */
+	bool call_relay; /**< they go through the call relay */
+	uint64_t call_relayed; /**< the relay's counters (vs_vhost_call.h) */
+	uint64_t call_full;
+	uint64_t call_blocked;
 	uint64_t kicks; /**< kicks that woke a sleeping lcore */
 	uint32_t busyloop_us; /**< guest TX vrings: busy-loop timeout */
 };

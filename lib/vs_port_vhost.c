@@ -27,6 +27,7 @@
 #include "vs_offload.h"
 #include "vs_port_priv.h"
 #include "vs_sock.h"
+#include "vs_vhost_call.h"
 #include "vs_vhost_guard.h"
 
 #define VRING_RX(q) ((q)*2) /* guest RX: the switch enqueues */
@@ -506,7 +507,15 @@ new_connection(int vid)
 		atomic_store(&vid_rx_enabled[vid], 0);
 		atomic_store(&vid_tx_enabled[vid], 0);
 	}
+	vs_call_relay_drop(vid, -1);
 	return vs_vhost_guard_attach(vid);
+}
+
+/* The connection is closed: its call eventfds with it. */
+static void
+destroy_connection(int vid)
+{
+	vs_call_relay_drop(vid, -1);
 }
 
 const char *
@@ -528,6 +537,7 @@ vs_port_vhost_refused_count(const struct vs_port *p)
 
 static const struct rte_vhost_device_ops dev_ops = {
 	.new_connection = new_connection,
+	.destroy_connection = destroy_connection,
 	.new_device = new_device,
 	.destroy_device = destroy_device,
 	.vring_state_changed = vring_state_changed,
@@ -841,6 +851,15 @@ vring_info(const struct vs_port *p, int vid, uint16_t idx,
 	vi->log_guest_addr = vr.log_guest_addr;
 	vi->kickfd = vr.kickfd;
 	vi->callfd = vr.callfd;
+	{
+		struct vs_call_stats cs;
+
+		vs_call_relay_vring(vid, idx, &cs);
+		vi->call_relay = cs.relay;
+		vi->call_relayed = cs.relayed;
+		vi->call_full = cs.full;
+		vi->call_blocked = cs.blocked;
+	}
 	rte_vhost_get_vring_base(vid, idx, &vi->last_avail_idx,
 				 &vi->last_used_idx);
 	if (rte_vhost_get_negotiated_features(vid, &f) == 0) {

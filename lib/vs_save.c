@@ -39,7 +39,7 @@ static struct {
 	char file[PATH_MAX]; /* --config; "" none */
 	/* [switch] values only a restart changes, as the switch started. */
 	uint16_t burst;
-	uint32_t mbufs, fdb_size, tx_retries, stats_period;
+	uint32_t mbufs, fdb_size, tx_retries, stats_period, call_relay;
 	char metrics_addr[VS_ADDR_LEN]; /* --metrics; port 0: none */
 	uint16_t metrics_port;
 	/* The file as last read: what a reload manages. NULL: no file. */
@@ -160,7 +160,7 @@ load(const char *file, char *err, size_t errlen)
 	c->burst = UINT16_MAX;
 	c->mbufs = c->fdb_size = c->fdb_aging = c->tx_retries = UINT32_MAX;
 	c->stats_period = c->busyloop_us = c->tx_flush_us = UINT32_MAX;
-	c->tx_coalesce_us = UINT32_MAX;
+	c->tx_coalesce_us = c->call_relay = UINT32_MAX;
 	ret = vs_conf_load_file(c, file, err, errlen);
 	if (ret < 0) {
 		free(c);
@@ -178,6 +178,7 @@ vs_save_init(const struct vs_conf *conf)
 	sv.mbufs = conf->mbufs;
 	sv.fdb_size = conf->fdb_size;
 	sv.tx_retries = conf->tx_retries;
+	sv.call_relay = conf->call_relay;
 	sv.stats_period = conf->stats_period;
 	strlcpy(sv.metrics_addr, conf->metrics_addr, sizeof(sv.metrics_addr));
 	sv.metrics_port = conf->metrics_port;
@@ -409,10 +410,10 @@ put_conf(FILE *f, struct vs_save_counts *cnt)
 	fprintf(f,
 		"[switch]\nburst = %u\nmbufs = %u\nfdb-size = %u\nfdb-aging = %u\n"
 		"tx-retries = %u\nstats-period = %u\nbusyloop-timeout = %u\n"
-		"tx-flush-interval = %u\ntx-coalesce = %u\n",
+		"tx-flush-interval = %u\ntx-coalesce = %u\ncall-relay = %u\n",
 		sv.burst, sv.mbufs, sv.fdb_size, vs_fdb_get_aging(),
 		sv.tx_retries, sv.stats_period, def, vs_fwd_get_tx_flush(),
-		vs_fwd_get_tx_coalesce());
+		vs_fwd_get_tx_coalesce(), sv.call_relay);
 	if (sv.metrics_port != 0)
 		fprintf(f,
 			strchr(sv.metrics_addr, ':') != NULL
@@ -1080,6 +1081,7 @@ reload_switch(const struct vs_conf *nc)
 		{ "fdb-size", nc->fdb_size, sv.fdb_size },
 		{ "tx-retries", nc->tx_retries, sv.tx_retries },
 		{ "stats-period", nc->stats_period, sv.stats_period },
+		{ "call-relay", nc->call_relay, sv.call_relay },
 	};
 	/* What takes effect at once. */
 	const struct {

@@ -21,6 +21,7 @@
 #include "vs_port_priv.h"
 #include "vs_save.h"
 #include "vs_switch.h"
+#include "vs_vhost_call.h"
 #include "vs_vxlan.h"
 
 RTE_LOG_REGISTER(vs_logtype_switch, vswitch.switch, INFO);
@@ -236,6 +237,12 @@ vs_switch_start(const struct vs_conf *conf)
 		       conf->fdb_size, rte_strerror(-ret));
 		goto fail_pool;
 	}
+	/* Before any vhost-user connection: see vs_vhost_call.c. */
+	ret = conf->call_relay ? vs_call_relay_start() : 0;
+	if (ret < 0)
+		SW_LOG(WARNING,
+		       "no vring call relay (%s): librte_vhost writes the frontends' call eventfds from the lcores\n",
+		       strerror(-ret));
 	vs_port_set_default_busyloop(conf->busyloop_us);
 	ret = vs_port_ethdev_probe_all(vs_fwd_nb_lcores());
 	if (ret < 0)
@@ -326,6 +333,7 @@ fail_started:
 	return ret;
 fail_ports:
 	vs_port_destroy_all();
+	vs_call_relay_stop();
 	vs_fdb_fini();
 fail_pool:
 	vs_mbuf_fini();
@@ -527,6 +535,7 @@ vs_switch_stop(FILE *f)
 	if (f != NULL)
 		vs_switch_print_stats(f);
 	vs_port_destroy_all();
+	vs_call_relay_stop();
 	vs_fdb_fini();
 	vs_mbuf_fini();
 	vs_fwd_fini();

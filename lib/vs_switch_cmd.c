@@ -20,6 +20,7 @@
 #include "vs_port.h"
 #include "vs_save.h"
 #include "vs_switch.h"
+#include "vs_vhost_call.h"
 #include "vs_vhost_guard.h"
 
 static int
@@ -62,6 +63,7 @@ cmd_info(int argc, const char *const *argv, json_t **res, char *err,
 	 size_t errlen)
 {
 	uint32_t cap, entries, used, size = 0;
+	struct vs_call_stats cs;
 	enum vs_guard_reason r;
 	json_t *g;
 	unsigned int s;
@@ -93,6 +95,14 @@ cmd_info(int argc, const char *const *argv, json_t **res, char *err,
 	json_object_set_new(*res, "vhost_guard",
 			    json_pack("{s:b, s:o*}", "active",
 				      vs_vhost_guard_active(), "refused", g));
+	/* The vring call relay: interrupts passed on, all ports. */
+	vs_call_relay_totals(&cs);
+	json_object_set_new(*res, "call_relay",
+			    json_pack("{s:b, s:I, s:I, s:I}", "active",
+				      cs.relay && vs_vhost_guard_active(),
+				      "relayed", (json_int_t)cs.relayed, "full",
+				      (json_int_t)cs.full, "blocked",
+				      (json_int_t)cs.blocked));
 	return 0;
 }
 

@@ -41,6 +41,7 @@
 #include <rte_vhost.h>
 
 #include "vs_port_priv.h"
+#include "vs_vhost_call.h"
 #include "vs_vhost_guard.h"
 
 #if RTE_VERSION >= RTE_VERSION_NUM(22, 11, 0, 0) && \
@@ -57,6 +58,7 @@
 #define VU_MAX_QUEUE_SIZE 32768
 #define VU_F_INFLIGHT_SHMFD 12 /* VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD */
 #define VU_VRING_NOFD (1ULL << 8) /* VHOST_USER_VRING_NOFD_MASK */
+#define VU_VRING_IDX 0xffULL /* VHOST_USER_VRING_IDX_MASK */
 /* What /proc/self/fd/N links to for an eventfd (fs/eventfd.c). */
 #define EVENTFD_LINK "anon_inode:[eventfd]"
 
@@ -325,8 +327,22 @@ guard_pre(int vid, void *arg)
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	}
 	why = check(vid, c);
-	if (why == VS_GUARD_MAX)
+	if (why == VS_GUARD_MAX) {
+		/* The call eventfd goes to the relay (vs_vhost_call.c). */
+		if (c->msg.request == VU_SET_VRING_CALL) {
+			uint16_t idx = c->msg.payload.u64 & VU_VRING_IDX;
+
+			if (c->msg.payload.u64 & VU_VRING_NOFD)
+				vs_call_relay_drop(vid, idx);
+			else if (c->fd_num == 1) {
+				int fd = c->fds[0];
+
+				vs_call_relay_take(vid, idx, &fd);
+				c->fds[0] = fd;
+			}
+		}
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	}
 
 	atomic_fetch_add(&refused[why], 1);
 	PORT_LOG(

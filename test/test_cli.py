@@ -29,6 +29,7 @@ BAD_OPTIONS = [
     (["--fdb-size", "-5"], "--fdb-size: invalid value '-5'"),
     (["--fdb-aging", "1x"], "--fdb-aging: invalid value '1x'"),
     (["--tx-retries", "99999999999"], "--tx-retries: invalid value"),
+    (["--call-relay", "2"], "--call-relay: invalid value '2' (an integer 0..1)"),
     (["--stats-period"], "option '--stats-period' needs a value"),
     (["--bogus"], "unknown option '--bogus'"),
     (["stray"], "unexpected argument 'stray'"),

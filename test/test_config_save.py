@@ -39,7 +39,8 @@ def snapshot(ctl):
     return {"ports": ports, "keys": keys, "fdb": fdb, "busyloop": busy,
             "aging": call(ctl, "fdb/aging")["aging"], "log": levels,
             "tx_flush": call(ctl, "lcore/tx-flush")["tx_flush_interval_us"],
-            "tx_coalesce": call(ctl, "lcore/tx-coalesce")["tx_coalesce_us"]}
+            "tx_coalesce": call(ctl, "lcore/tx-coalesce")["tx_coalesce_us"],
+            "call_relay": call(ctl, "info")["call_relay"]["active"]}
 
 
 def write(path, text):
@@ -57,6 +58,7 @@ fdb-aging = 120
 busyloop-timeout = 20
 tx-flush-interval = 250
 tx-coalesce = 120
+call-relay = 0
 [vhost.a]
 path = %s
 vlan = 10
@@ -90,6 +92,7 @@ vswitch.port = debug
     assert before["busyloop"] == [["a:0=50", "b:0=20", "b:1=70", "c:0=20",
                                    "c:1=33"]]
     assert len(before["fdb"]) == 3
+    assert before["call_relay"] is False
 
     saved = env.file("saved.ini")
     res = call(ctl, "config/save", saved)
@@ -99,7 +102,7 @@ vswitch.port = debug
     assert "[fdb]\n" in text and "02:00:00:00:00:77.12 = b" in text
     assert "busyloop-timeout.1 = 33" in text
     assert "mode = client" in text and "offloads = off" in text
-    assert "vswitch.fdb = debug" in text
+    assert "vswitch.fdb = debug" in text and "call-relay = 0\n" in text
     assert sw.stop() == 0
 
     sw2 = env.switch(args=["--config", saved, "--ctl", ctl],

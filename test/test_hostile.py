@@ -18,8 +18,10 @@ of its own choosing:
 
 In every case a -> b keeps forwarding, exactly, and port/del h returns.
 
-Still open (xfail): a blocking call eventfd whose counter the frontend
-filled blocks librte_vhost's eventfd_write() on the lcore.
+And the call fd: librte_vhost writes it from the lcore; the call relay
+(vs_vhost_call.c) gives it one of the switch's eventfds instead and
+passes the interrupts on from a thread of its own, so a blocking call
+eventfd whose counter the frontend filled blocks nothing.
 """
 import os
 import random
@@ -60,14 +62,17 @@ class Pair:
     tx_first" burst of 32 toward b) and testpmd b (rxonly) on ports a, b
     of a switch whose forwarding lcore sleeps when idle."""
 
-    def __init__(self, env):
+    def __init__(self, env, switch=None):
+        """@switch(args): a started switch of those arguments (default:
+        env.switch's)."""
         self.env = env
         self.ctl = env.file("ctl")
-        self.sw = env.switch(args=[
-            "--vhost", "%s,name=a" % env.sock("a"),
-            "--vhost", "%s,name=b" % env.sock("b"),
-            "--vhost", "%s,name=h" % env.sock("h"),
-            "--ctl", self.ctl, "--busyloop-timeout", "50"]).start()
+        args = ["--vhost", "%s,name=a" % env.sock("a"),
+                "--vhost", "%s,name=b" % env.sock("b"),
+                "--vhost", "%s,name=h" % env.sock("h"),
+                "--ctl", self.ctl, "--busyloop-timeout", "50"]
+        self.sw = switch(args) if switch else \
+            env.switch(args=args).start()
         self.b = self._pmd("b", MAC_B, ["--forward-mode=rxonly",
                                         "--stats-period", "100"],
                            subprocess.DEVNULL)
@@ -365,16 +370,23 @@ def test_fd_not_eventfd_refused(env, which, make):
     pair.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="librte_vhost 22.11 writes a guest's "
-                   "call eventfd from the lcore (eventfd_write() in "
-                   "vhost_vring_call_split()): a blocking one whose counter "
-                   "the guest filled blocks the lcore, and every "
-                   "vs_fwd_synchronize() with it")
-def test_saturated_blocking_call_eventfd(env):
-    """Port h's call fd is a blocking eventfd (the guard lets it through)
-    whose counter its frontend sets to the maximum, 2^64 - 2, and never
-    reads: a -> b floods to h too (no entry for b), and must keep
-    forwarding; port/del h must return."""
+def relay_of(ctl, port, vring):
+    return [v for v in call(ctl, "vring/show", port)
+            if v["vring"] == vring][0]["call_relay"]
+
+
+def test_call_eventfd_relayed_and_saturated(env):
+    """Port h's call fds are one blocking eventfd (the guard lets it
+    through). First the frontend plays fair: the frames a -> b flood to h
+    too (no entry for b), and its eventfd gets the switch's interrupts,
+    passed on by the call relay (vring/show: relayed). Then it sets the
+    counter to the maximum, 2^64 - 2, and never reads it: a -> b must keep
+    forwarding, the relay counts the interrupts it could not add (full),
+    and port/del h must return.
+
+    Fails without the relay: librte_vhost's eventfd_write() on that
+    eventfd blocks the forwarding lcore, and every vs_fwd_synchronize()
+    with it (this test was an xfail until the relay came)."""
     pair = Pair(env)
     efd = os.eventfd(0, os.EFD_CLOEXEC)
     d = hostile_device(env, call_fd=efd)
@@ -382,10 +394,19 @@ def test_saturated_blocking_call_eventfd(env):
     try:
         d.up()
         pair.sw.wait_link("h", timeout=30)
-        os.eventfd_write(d.callfd[d.RX], 2**64 - 2)
         call(pair.ctl, "fdb/del", MAC_B)
+        pair.round()
+        # The guest's RX vring (0) raised interrupts: all relayed.
+        r = relay_of(pair.ctl, "h", 0)
+        assert r["relayed"] >= 1 and r["blocked"] == 0, r
+        assert os.eventfd_read(d.callfd[d.RX]) >= 1
+        assert call(pair.ctl, "info")["call_relay"]["active"] is True
+        # Saturated: nothing more fits, and the relay adds nothing.
+        os.eventfd_write(d.callfd[d.RX], 2**64 - 2)
         for _ in range(3):
             pair.round()
+        r = relay_of(pair.ctl, "h", 0)
+        assert r["full"] >= 1 and r["blocked"] == 0, r
         pair.port_del("h")
         pair.round()
     finally:

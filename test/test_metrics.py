@@ -225,6 +225,10 @@ def test_counters_grow_under_traffic(env):
                  "vhost_switch_tsc_hz"):
         assert name in s2, name
     assert get(s2, "vhost_switch_fdb_entries") >= 2
+    # DPDK's virtio PMD polls: it asks for no interrupts, none relayed.
+    for outcome in ("relayed", "full", "blocked"):
+        assert get(s2, "vhost_switch_call_relay_total",
+                   outcome=outcome) == 0, outcome
     assert get(s2, "vhost_switch_port_fdb_entries", port="dst") == 1
     assert get(s2, "vhost_switch_mbufs_pool_size", socket="0") > 0
     assert ("vhost_switch_mbufs_in_use" in s2 and

@@ -65,6 +65,7 @@ FAULT_SHIM = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -210,6 +211,27 @@ chmod(const char *path, mode_t mode)
 	REAL(int, chmod, const char *, mode_t);
 	usleep(knob("VS_FAULT_CHMOD_US"));
 	return real(path, mode);
+}
+
+/*
+ * VS_FAULT_CALL_POLL_LIES=1: poll() on the call relay's thread ("vs-call")
+ * says every fd is writable, so that its write() meets a full eventfd.
+ */
+int
+poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	REAL(int, poll, struct pollfd *, nfds_t, int);
+	char name[16] = "";
+	nfds_t i;
+
+	if (knob("VS_FAULT_CALL_POLL_LIES") &&
+	    pthread_getname_np(pthread_self(), name, sizeof(name)) == 0 &&
+	    strcmp(name, "vs-call") == 0) {
+		for (i = 0; i < n; i++)
+			fds[i].revents = fds[i].events & POLLOUT;
+		return (int)n;
+	}
+	return real(fds, n, timeout);
 }
 
 /* VS_FAULT_UNLINK_US=N: unlink() waits N us first. */
@@ -934,3 +956,42 @@ def test_prompt_capture_stop_vs_capture_writer(env, shim):
     assert sw.proc.p.returncode == 0, sw.output()[-3000:]
     sw.proc._logf.close()
     assert sw.sanitizer_reports() == []
+
+
+def test_call_relay_write_that_blocks(env, shim):
+    """A frontend that fills its blocking call eventfd between the relay's
+    poll() and its write(): the shim makes poll() on the relay thread say
+    "writable" for a full counter, so the write() blocks. The relay's
+    timer cuts it short after 10 ms (vring/show: blocked 1), the vring is
+    not relayed to for a second, and a -> b keeps forwarding meanwhile;
+    port/del h returns; exit clean.
+
+    Fails without the timer: the relay thread stays in write() for good,
+    holding its lock: vring/show (which reads the relay's counters) hangs,
+    and so does port/del h."""
+    from test_hostile import MAC_B, Pair, hostile_device, relay_of
+    pair = Pair(env, switch=lambda args: FaultSwitch(
+        env, shim, {"VS_FAULT_CALL_POLL_LIES": 1}, args=args).start())
+    efd = os.eventfd(0, os.EFD_CLOEXEC)
+    d = hostile_device(env, call_fd=efd)
+    os.close(efd)
+    try:
+        d.up()
+        pair.sw.wait_link("h", timeout=30)
+        os.eventfd_write(d.callfd[d.RX], 2**64 - 2)
+        call_fdb_del = Ctl(pair.ctl, timeout=15)
+        call_fdb_del.call("fdb/del", MAC_B)
+        for _ in range(3):
+            pair.round()
+        r = relay_of(pair.ctl, "h", 0)
+        assert r["blocked"] == 1 and r["relayed"] == 0, r
+        assert "call eventfd blocked a write for 10 ms" in pair.sw.output()
+        pair.port_del("h")
+        pair.round()
+    finally:
+        d.close()
+    pair.a.p.stdin.write(b"quit\n")
+    pair.a.p.stdin.flush()
+    pair.a.p.wait(30)
+    pair.b.stop(timeout=15)
+    pair.sw.stop_clean()
