@@ -72,7 +72,7 @@ static struct {
 	int epfd;
 	int stopfd;
 	pthread_t thread;
-	bool running;
+	_Atomic bool running; /* written under lock, read anywhere */
 	timer_t timer;
 	bool timer_ok;
 	_Atomic uint64_t relayed, full, blocked;
@@ -232,8 +232,14 @@ vs_call_relay_stop(void)
 {
 	uint32_t i;
 
-	if (!rl.running)
+	/* take(), drop() and vring() check it under the lock. */
+	pthread_mutex_lock(&rl.lock);
+	if (!rl.running) {
+		pthread_mutex_unlock(&rl.lock);
 		return;
+	}
+	rl.running = false;
+	pthread_mutex_unlock(&rl.lock);
 	eventfd_write(rl.stopfd, 1);
 	pthread_join(rl.thread, NULL);
 	for (i = 0; i < rl.n; i++)
@@ -245,7 +251,6 @@ vs_call_relay_stop(void)
 	rl.s = NULL;
 	rl.n = 0;
 	rl.epfd = rl.stopfd = -1;
-	rl.running = false;
 }
 
 /* The slot of (@p vid, @p vring), or NULL. rl.lock held. */
@@ -268,11 +273,19 @@ vs_call_relay_take(int vid, uint16_t vring, int *fd)
 	uint32_t i;
 	int ours, dup_fd;
 
-	if (!rl.running || *fd < 0)
+	if (*fd < 0)
 		return;
 	ours = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dup_fd = ours >= 0 ? fcntl(ours, F_DUPFD_CLOEXEC, 0) : -1;
 	pthread_mutex_lock(&rl.lock);
+	if (!rl.running) {
+		pthread_mutex_unlock(&rl.lock);
+		if (dup_fd >= 0)
+			close(dup_fd);
+		if (ours >= 0)
+			close(ours);
+		return;
+	}
 	s = find(vid, vring);
 	if (s != NULL)
 		slot_free(s); /* its fd replaced: librte_vhost closes its own */
@@ -315,10 +328,8 @@ vs_call_relay_drop(int vid, int vring)
 {
 	uint32_t i;
 
-	if (!rl.running)
-		return;
 	pthread_mutex_lock(&rl.lock);
-	for (i = 0; i < rl.n; i++)
+	for (i = 0; rl.running && i < rl.n; i++)
 		if (rl.s[i].vid == vid && (vring < 0 || rl.s[i].vring == vring))
 			slot_free(&rl.s[i]);
 	pthread_mutex_unlock(&rl.lock);
@@ -345,10 +356,8 @@ vs_call_relay_vring(int vid, uint16_t vring, struct vs_call_stats *st)
 	struct slot *s;
 
 	memset(st, 0, sizeof(*st));
-	if (!rl.running)
-		return;
 	pthread_mutex_lock(&rl.lock);
-	s = find(vid, vring);
+	s = rl.running ? find(vid, vring) : NULL;
 	if (s != NULL)
 		*st = s->st;
 	pthread_mutex_unlock(&rl.lock);
