@@ -21,6 +21,7 @@
 #include <rte_mbuf.h>
 
 #include "vs_conf.h"
+#include "vs_vhost_call.h"
 
 #define VS_MAX_PORTS 256
 #define VS_PORT_INVALID UINT16_MAX
@@ -190,10 +191,7 @@ struct vs_vring_info {
 	bool guest_notify; /**< guest kicks us (we let it) */
 	uint64_t packets; /**< through this vring */
 	uint64_t calls; /**< interrupts raised to the guest */
-	bool call_relay; /**< they go through the call relay */
-	uint64_t call_relayed; /**< the relay's counters (vs_vhost_call.h) */
-	uint64_t call_full;
-	uint64_t call_blocked;
+	struct vs_call_stats call; /**< its interrupts through the relay */
 	uint64_t kicks; /**< kicks that woke a sleeping lcore */
 	uint32_t busyloop_us; /**< guest TX vrings: busy-loop timeout */
 };

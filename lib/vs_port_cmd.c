@@ -341,10 +341,10 @@ vring_json(const struct vs_port *p, const struct vs_vring_info *v)
 	/* Interrupts through the call relay (vs_vhost_call.c), or null. */
 	json_object_set_new(
 		o, "call_relay",
-		v->call_relay ? json_pack("{s:I, s:I, s:I}", "relayed",
-					  (json_int_t)v->call_relayed, "full",
-					  (json_int_t)v->call_full, "blocked",
-					  (json_int_t)v->call_blocked)
+		v->call.relay ? json_pack("{s:I, s:I, s:I}", "relayed",
+					  (json_int_t)v->call.relayed, "full",
+					  (json_int_t)v->call.full, "blocked",
+					  (json_int_t)v->call.blocked)
 			      : json_null());
 	if (v->packed) {
 		json_object_set_new(o, "avail_wrap_counter",

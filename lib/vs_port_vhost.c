@@ -851,15 +851,7 @@ vring_info(const struct vs_port *p, int vid, uint16_t idx,
 	vi->log_guest_addr = vr.log_guest_addr;
 	vi->kickfd = vr.kickfd;
 	vi->callfd = vr.callfd;
-	{
-		struct vs_call_stats cs;
-
-		vs_call_relay_vring(vid, idx, &cs);
-		vi->call_relay = cs.relay;
-		vi->call_relayed = cs.relayed;
-		vi->call_full = cs.full;
-		vi->call_blocked = cs.blocked;
-	}
+	vs_call_relay_vring(vid, idx, &vi->call);
 	rte_vhost_get_vring_base(vid, idx, &vi->last_avail_idx,
 				 &vi->last_used_idx);
 	if (rte_vhost_get_negotiated_features(vid, &f) == 0) {

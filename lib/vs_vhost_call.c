@@ -335,12 +335,6 @@ vs_call_relay_drop(int vid, int vring)
 	pthread_mutex_unlock(&rl.lock);
 }
 
-bool
-vs_call_relay_active(void)
-{
-	return rl.running;
-}
-
 void
 vs_call_relay_totals(struct vs_call_stats *st)
 {

@@ -37,7 +37,6 @@ void vs_call_relay_take(int vid, uint16_t vring, int *fd);
  * SET_VRING_CALL, or the connection is gone. */
 void vs_call_relay_drop(int vid, int vring);
 
-bool vs_call_relay_active(void);
 void vs_call_relay_totals(struct vs_call_stats *st);
 void vs_call_relay_vring(int vid, uint16_t vring, struct vs_call_stats *st);
 
