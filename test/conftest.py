@@ -53,3 +53,12 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def net(env):
+    """test_ethdev.Net: namespaces, veths and sniffers, removed at the end."""
+    from test_ethdev import Net
+    n = Net(env)
+    yield n
+    n.cleanup()

@@ -149,13 +149,6 @@ class Net:
                                stderr=subprocess.DEVNULL, timeout=T)
 
 
-@pytest.fixture
-def net(env):
-    n = Net(env)
-    yield n
-    n.cleanup()
-
-
 # --- counters -------------------------------------------------------------
 
 def counts(frames):

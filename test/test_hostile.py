@@ -370,6 +370,21 @@ def test_fd_not_eventfd_refused(env, which, make):
     pair.finish()
 
 
+def call_fd_device(env, pair):
+    """Port h's frontend, up, with one blocking eventfd as both vrings'
+    call fds (the guard lets it through)."""
+    efd = os.eventfd(0, os.EFD_CLOEXEC)
+    d = hostile_device(env, call_fd=efd)
+    os.close(efd)
+    try:
+        d.up()
+        pair.sw.wait_link("h", timeout=30)
+    except BaseException:
+        d.close()
+        raise
+    return d
+
+
 def relay_of(ctl, port, vring):
     return [v for v in call(ctl, "vring/show", port)
             if v["vring"] == vring][0]["call_relay"]
@@ -388,12 +403,8 @@ def test_call_eventfd_relayed_and_saturated(env):
     eventfd blocks the forwarding lcore, and every vs_fwd_synchronize()
     with it (this test was an xfail until the relay came)."""
     pair = Pair(env)
-    efd = os.eventfd(0, os.EFD_CLOEXEC)
-    d = hostile_device(env, call_fd=efd)
-    os.close(efd)
+    d = call_fd_device(env, pair)
     try:
-        d.up()
-        pair.sw.wait_link("h", timeout=30)
         call(pair.ctl, "fdb/del", MAC_B)
         pair.round()
         # The guest's RX vring (0) raised interrupts: all relayed.

@@ -515,14 +515,6 @@ def tap_main(iface, frames_path, valid_path, result_path):
     print("tap: done", flush=True)
 
 
-@pytest.fixture
-def net(env):
-    from test_ethdev import Net
-    n = Net(env)
-    yield n
-    n.cleanup()
-
-
 def owners_even(own, fwd):
     load = loads(own, fwd)
     return max(load.values()) - min(load.values()) <= 1

@@ -27,6 +27,7 @@ its PMD on CPU 0.
 """
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 
@@ -398,14 +399,6 @@ IN_S, IN_O = "10.43.7.1", "10.43.7.2"       # the overlay's two hosts
 BLOB = 4 << 20
 
 
-@pytest.fixture
-def net(env):
-    from test_ethdev import Net
-    n = Net(env)
-    yield n
-    n.cleanup()
-
-
 def link_mac(ifname, ns):
     return sh(["ip", "netns", "exec", ns, "cat",
                "/sys/class/net/%s/address" % ifname]).strip()
@@ -414,7 +407,6 @@ def link_mac(ifname, ns):
 def outer_vxlan(f, vni):
     """The UDP destination port and VNI of VXLAN frame @f (IPv4 without
     options), or None: not VXLAN."""
-    import struct
     if len(f) < 50 or f[12:14] != b"\x08\x00" or f[14] != 0x45 or \
             f[23] != 17:
         return None

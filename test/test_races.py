@@ -969,18 +969,13 @@ def test_call_relay_write_that_blocks(env, shim):
     Fails without the timer: the relay thread stays in write() for good,
     holding its lock: vring/show (which reads the relay's counters) hangs,
     and so does port/del h."""
-    from test_hostile import MAC_B, Pair, hostile_device, relay_of
+    from test_hostile import MAC_B, Pair, call_fd_device, relay_of
     pair = Pair(env, switch=lambda args: FaultSwitch(
         env, shim, {"VS_FAULT_CALL_POLL_LIES": 1}, args=args).start())
-    efd = os.eventfd(0, os.EFD_CLOEXEC)
-    d = hostile_device(env, call_fd=efd)
-    os.close(efd)
+    d = call_fd_device(env, pair)
     try:
-        d.up()
-        pair.sw.wait_link("h", timeout=30)
         os.eventfd_write(d.callfd[d.RX], 2**64 - 2)
-        call_fdb_del = Ctl(pair.ctl, timeout=15)
-        call_fdb_del.call("fdb/del", MAC_B)
+        Ctl(pair.ctl, timeout=15).call("fdb/del", MAC_B)
         for _ in range(3):
             pair.round()
         r = relay_of(pair.ctl, "h", 0)
@@ -990,8 +985,5 @@ def test_call_relay_write_that_blocks(env, shim):
         pair.round()
     finally:
         d.close()
-    pair.a.p.stdin.write(b"quit\n")
-    pair.a.p.stdin.flush()
-    pair.a.p.wait(30)
-    pair.b.stop(timeout=15)
-    pair.sw.stop_clean()
+    pair.finish()
+    assert pair.sw.sanitizer_reports() == []
