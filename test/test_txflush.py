@@ -143,8 +143,9 @@ def test_coalesce_holds_a_guests_first_frame(env):
     guest a only after a second, the first frame to a having waited for
     more. Then 100 frames from a to c: the first 64 fill the buffer and go
     at once (without retries: two enqueue calls of 32), the other 36 wait
-    their second; all arrive whole and in order. lcore/tx-coalesce shows and sets the time and refuses what is
-    out of range; config/save writes it; it takes 0 (off)."""
+    their second; all arrive whole and in order. lcore/tx-coalesce shows
+    and sets the time and refuses what is out of range; config/save writes
+    it; it takes 0 (off)."""
     # --tx-retries 0: a full buffer (64) goes to librte_vhost, which copies
     # 32 a call, in slices, not as one call whose second half is dropped.
     sw, ctl = switch(env, "ac", ONE, extra=["--burst", "1", "--tx-coalesce",
