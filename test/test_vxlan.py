@@ -47,6 +47,7 @@ import vstest
 from test_cli import run as run_cli
 from test_ethdev import PING, PYTHON, Sniffer, sh
 from test_forwarding import frame
+from test_races import FaultSwitch, build_shim
 from test_tap_offload import telemetry
 from vstest import read_pcap, wait_for
 
@@ -823,7 +824,10 @@ def test_tso_frame_to_one_remote(rig):
         for ip, mac in ((IP2, MAC_S2), (IP3, MAC_L)):
             sent = vx_frames(cap["s1"], ip)
             assert max(map(len, sent)) <= ul_mtu + 14, [len(x) for x in sent]
-            assert inners(sent, MAC_S1, mac, IP1, ip) == want, (ip, [len(x) for x in sent], [Ether(x[50:]).summary() for x in sent], [len(x) for x in want])
+            assert inners(sent, MAC_S1, mac, IP1, ip) == want, (
+                ip, [len(x) for x in sent],
+                [Ether(x[50:]).summary() for x in sent],
+                [len(x) for x in want])
     finally:
         t.close()
         rig.ctl("s1", "port/del", "t")
@@ -1172,7 +1176,8 @@ def malformed(rnd):
 def test_malformed_vxlan_counted(rig):
     """10,000 malformed VXLAN frames (fuzzed with scapy: short headers,
     flags without I, unknown VNIs, fragments, inner runts, unknown outer
-    sources, wrong outer IPv4 checksums) to s1: each counted under its reason in vxlan/show (the
+    sources, wrong outer IPv4 checksums) to s1: each counted under its
+    reason in vxlan/show (the
     truncated ones under any of them), the sum equal to the "underlay"
     drops of port/show and to what the via port received; not one reaches
     the tunnel port or a guest; the switch answers and still forwards a
@@ -1376,3 +1381,95 @@ def test_clean_shutdown(rig):
         out = sw.output()
         for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
             assert bad not in out, "%s: %s" % (name, out[-3000:])
+
+
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory):
+    """test_races.py's fault shim (here for VS_FAULT_TSC_DIV)."""
+    return build_shim(tmp_path_factory)
+
+
+def test_neighbour_refresh_and_expiry(env, net, shim):
+    """ARP ageing of a remote VTEP, with the TSC 100 times faster than EAL
+    says (the fault shim of test_races.py): the refresh after 60 s comes
+    after 0.6 s, the expiry after 180 s without an answer after 1.8 s.
+
+    While the remote answers, the switch asks again now and then
+    (broadcast requests from the via port's MAC and the local IP) and the
+    remote stays resolved throughout. Once it stops answering (its address
+    removed), it goes back to "resolving" with no MAC, a guest's frames to
+    it are counted unresolved and none leaves; once it answers again, it
+    is resolved and frames reach it. Fails if ageing never expires an
+    entry: the wait for "resolving" runs out (180 s real without the
+    shim's speed-up)."""
+    ns = net.ns()
+    va, vb = net.ifname("a"), net.ifname("b")
+    net.veth(va, ns, vb)
+    net.exec(ns, "ip", "link", "set", vb, "address", MAC_L)
+    net.exec(ns, "ip", "addr", "add", IP2 + "/24", "dev", vb)
+    sniff = net.sniff(ns, vb, "ul", "in")
+    ctl = env.file("ctl")
+    sw = FaultSwitch(env, shim, {"VS_FAULT_TSC_DIV": 100},
+                     vdevs=["net_af_packet0,iface=%s" % va],
+                     args=["--vhost", "%s,name=g" % env.sock("g"),
+                           "--vxlan", "vx0,vni=%d,local=%s,remote=%s,"
+                           "via=net_af_packet0" % (VNI, IP1, IP2),
+                           "--ctl", ctl]).start()
+    c = ctlclient.Ctl(ctl, timeout=T)
+
+    def remote():
+        t = [t for t in c.call("vxlan/show")["tunnels"]
+             if t["name"] == "vx0"][0]
+        return t["remotes"][0]
+
+    wait_for(lambda: remote()["state"] == "resolved", T, interval=0.05,
+             what="the remote resolved")
+    assert remote()["mac"] == MAC_L
+    # About 3.5 s (350 s as the switch counts): it keeps the entry fresh.
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3.5:
+        r = remote()
+        assert (r["state"], r["mac"]) == ("resolved", MAC_L), r
+        time.sleep(0.05)
+    net.exec(ns, "ip", "addr", "del", IP2 + "/24", "dev", vb)
+    t0 = time.monotonic()
+    wait_for(lambda: remote()["state"] == "resolving", T, interval=0.05,
+             what="the silent remote expired")
+    silent = time.monotonic() - t0
+    r = remote()
+    assert r["mac"] is None and r["unresolved"] == 0, r
+    frames = [frame(GMAC["a1"], BCAST, 800 + i, 100) for i in range(3)]
+    g = vstest.Guest(env.wd.path, env.sock("g"), "g", frames).start()
+    env.procs.append(g)
+    g.send()
+    wait_for(lambda: remote()["unresolved"] >= 3, T, interval=0.05,
+             what="3 frames counted unresolved")
+    assert remote()["tx_pkts"] == 0
+    net.exec(ns, "ip", "addr", "add", IP2 + "/24", "dev", vb)
+    wait_for(lambda: remote()["state"] == "resolved", T, interval=0.05,
+             what="the remote resolved again")
+    g.finish()
+    later = [frame(GMAC["a1"], BCAST, 900 + i, 120) for i in range(3)]
+    g = vstest.Guest(env.wd.path, env.sock("g"), "g2", later).start()
+    env.procs.append(g)
+    g.send()
+    wait_for(lambda: remote()["tx_pkts"] >= 3, T, interval=0.05,
+             what="3 frames to the remote")
+    g.finish()
+    c.close()
+    sw.stop_clean()
+    cap = stop(sniff)
+    asks = [Ether(f) for f in cap if ARP in Ether(f) and
+            Ether(f)[ARP].pdst == IP2 and Ether(f)[ARP].op == 1]
+    for a in asks:
+        assert (a.dst, a[ARP].hwsrc, a[ARP].psrc) == (BCAST, a.src, IP1), \
+            a.summary()
+    # The first one, then a refresh at least every 0.6 s of the 3.5 s it
+    # answered, then the retries while it was silent.
+    assert len(asks) >= 1 + 4, [a.summary() for a in asks]
+    # Not expired before 180 s (1.8 s here) without an answer: the last
+    # answer came at most one refresh (0.6 s) before the address went.
+    assert silent > 0.8, silent
+    out = vx_frames(cap, IP2)
+    assert [decap(f, asks[0].src, MAC_L, IP1, IP2, VNI)[0] for f in out] \
+        == later
