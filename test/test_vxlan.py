@@ -1389,31 +1389,44 @@ def shim(tmp_path_factory):
     return build_shim(tmp_path_factory)
 
 
-def test_neighbour_refresh_and_expiry(env, net, shim):
-    """ARP ageing of a remote VTEP, with the TSC 100 times faster than EAL
-    says (the fault shim of test_races.py): the refresh after 60 s comes
-    after 0.6 s, the expiry after 180 s without an answer after 1.8 s.
+@pytest.mark.parametrize("family", [4, 6])
+def test_neighbour_refresh_and_expiry(env, net, shim, family):
+    """Neighbour ageing of a remote VTEP (ARP; IPv6: neighbour discovery),
+    with the TSC 100 times faster than EAL says (the fault shim of
+    test_races.py): the refresh after 60 s comes after 0.6 s, the expiry
+    after 180 s without an answer after 1.8 s.
 
-    While the remote answers, the switch asks again now and then
-    (broadcast requests from the via port's MAC and the local IP) and the
-    remote stays resolved throughout. Once it stops answering (its address
-    removed), it goes back to "resolving" with no MAC, a guest's frames to
-    it are counted unresolved and none leaves; once it answers again, it
-    is resolved and frames reach it. Fails if ageing never expires an
-    entry: the wait for "resolving" runs out (180 s real without the
-    shim's speed-up)."""
+    While the remote answers, the switch asks again now and then (ARP:
+    broadcast requests from the via port's MAC and the local IP; ND:
+    solicitations for the remote's address) and the remote stays resolved
+    throughout. Once it stops answering (its address removed), it goes
+    back to "resolving" with no MAC, a guest's frames to it are counted
+    unresolved and none leaves; once it answers again, it is resolved and
+    frames reach it. Fails if ageing never expires an entry: the wait for
+    "resolving" runs out (180 s real without the shim's speed-up); fails
+    without the refresh: the entry expires 1.8 s after the first answer,
+    while the remote still answers."""
+    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+    local, rem, plen = (IP1, IP2, 24) if family == 4 else \
+        ("fd00:77::1", "fd00:77::2", 64)
     ns = net.ns()
     va, vb = net.ifname("a"), net.ifname("b")
     net.veth(va, ns, vb)
     net.exec(ns, "ip", "link", "set", vb, "address", MAC_L)
-    net.exec(ns, "ip", "addr", "add", IP2 + "/24", "dev", vb)
+    addr = ["ip", "addr", "add", "%s/%d" % (rem, plen), "dev", vb]
+    if family == 6:
+        net.exec(ns, "sysctl", "-qw",
+                 "net.ipv6.conf.%s.disable_ipv6=0" % vb,
+                 "net.ipv6.conf.%s.accept_dad=0" % vb)
+        addr.append("nodad")
+    net.exec(ns, *addr)
     sniff = net.sniff(ns, vb, "ul", "in")
     ctl = env.file("ctl")
     sw = FaultSwitch(env, shim, {"VS_FAULT_TSC_DIV": 100},
                      vdevs=["net_af_packet0,iface=%s" % va],
                      args=["--vhost", "%s,name=g" % env.sock("g"),
                            "--vxlan", "vx0,vni=%d,local=%s,remote=%s,"
-                           "via=net_af_packet0" % (VNI, IP1, IP2),
+                           "via=net_af_packet0" % (VNI, local, rem),
                            "--ctl", ctl]).start()
     c = ctlclient.Ctl(ctl, timeout=T)
 
@@ -1431,7 +1444,8 @@ def test_neighbour_refresh_and_expiry(env, net, shim):
         r = remote()
         assert (r["state"], r["mac"]) == ("resolved", MAC_L), r
         time.sleep(0.05)
-    net.exec(ns, "ip", "addr", "del", IP2 + "/24", "dev", vb)
+    addr[2] = "del"
+    net.exec(ns, *addr[:6])
     t0 = time.monotonic()
     wait_for(lambda: remote()["state"] == "resolving", T, interval=0.05,
              what="the silent remote expired")
@@ -1445,7 +1459,8 @@ def test_neighbour_refresh_and_expiry(env, net, shim):
     wait_for(lambda: remote()["unresolved"] >= 3, T, interval=0.05,
              what="3 frames counted unresolved")
     assert remote()["tx_pkts"] == 0
-    net.exec(ns, "ip", "addr", "add", IP2 + "/24", "dev", vb)
+    addr[2] = "add"
+    net.exec(ns, *addr)
     wait_for(lambda: remote()["state"] == "resolved", T, interval=0.05,
              what="the remote resolved again")
     g.finish()
@@ -1458,18 +1473,27 @@ def test_neighbour_refresh_and_expiry(env, net, shim):
     g.finish()
     c.close()
     sw.stop_clean()
-    cap = stop(sniff)
-    asks = [Ether(f) for f in cap if ARP in Ether(f) and
-            Ether(f)[ARP].pdst == IP2 and Ether(f)[ARP].op == 1]
-    for a in asks:
-        assert (a.dst, a[ARP].hwsrc, a[ARP].psrc) == (BCAST, a.src, IP1), \
-            a.summary()
+    cap = [Ether(f) for f in stop(sniff)]
+    if family == 4:
+        asks = [a for a in cap if ARP in a and a[ARP].pdst == rem and
+                a[ARP].op == 1]
+        for a in asks:
+            assert (a.dst, a[ARP].hwsrc, a[ARP].psrc) == \
+                (BCAST, a.src, local), a.summary()
+    else:
+        asks = [a for a in cap if ICMPv6ND_NS in a and
+                a[ICMPv6ND_NS].tgt == rem]
     # The first one, then a refresh at least every 0.6 s of the 3.5 s it
     # answered, then the retries while it was silent.
     assert len(asks) >= 1 + 4, [a.summary() for a in asks]
     # Not expired before 180 s (1.8 s here) without an answer: the last
     # answer came at most one refresh (0.6 s) before the address went.
     assert silent > 0.8, silent
-    out = vx_frames(cap, IP2)
-    assert [decap(f, asks[0].src, MAC_L, IP1, IP2, VNI)[0] for f in out] \
-        == later
+    if family == 4:
+        out = vx_frames([bytes(f) for f in cap], rem)
+        assert [decap(f, asks[0].src, MAC_L, local, rem, VNI)[0]
+                for f in out] == later
+    else:
+        out = [f for f in cap if IPv6 in f and f[IPv6].dst == rem and
+               UDP in f and f[UDP].dport == PORT]
+        assert [bytes(f[UDP].payload)[8:] for f in out] == later
