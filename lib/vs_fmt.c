@@ -7,7 +7,45 @@
 
 #define MAX_COLS 64
 
-/* A scalar as text; containers as compact JSON. Caller frees. */
+/*
+ * An object of scalars as "k=v,k=v" (one word: a table's columns stay
+ * split by spaces), else NULL. Caller frees.
+ */
+static char *
+pairs(const json_t *v)
+{
+	const json_t *e;
+	const char *k;
+	char *s = NULL, *t;
+
+	json_object_foreach((json_t *)v, k, e)
+	{
+		char *x;
+
+		if (json_is_object(e) || json_is_array(e))
+			goto fail;
+		x = json_is_string(e) ? strdup(json_string_value(e))
+				      : json_dumps(e, JSON_ENCODE_ANY);
+		if (x == NULL || strpbrk(x, " ,=") != NULL ||
+		    asprintf(&t, "%s%s%s=%s", s ? s : "", s ? "," : "", k, x) <
+			    0) {
+			free(x);
+			goto fail;
+		}
+		free(x);
+		free(s);
+		s = t;
+	}
+	return s != NULL ? s : strdup("-");
+fail:
+	free(s);
+	return NULL;
+}
+
+/*
+ * A scalar as text; an object of scalars as k=v pairs; other containers
+ * as compact JSON. Caller frees.
+ */
 static char *
 text(const json_t *v)
 {
@@ -45,6 +83,8 @@ text(const json_t *v)
 		}
 		return s;
 	}
+	if (json_is_object(v) && (s = pairs(v)) != NULL)
+		return s;
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 

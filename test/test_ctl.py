@@ -998,6 +998,19 @@ def test_telemetry_endpoints(env):
         assert v == flat
         assert {"call_relay/relayed", "call_relay/full",
                 "call_relay/blocked"} <= set(v)
+    # vhost-switch-ctl's table: an object of numbers in a cell as one
+    # word of k=v pairs, the columns still split by spaces.
+    p = ctl("--ctl", env.file("ctl"), "vring/show", "a")
+    assert p.returncode == 0, p.stderr
+    head, *rows = p.stdout.splitlines()
+    cols = head.split()
+    assert len(rows) == 2 and all(len(r.split()) >= len(cols) - 1
+                                  for r in rows), p.stdout
+    i = cols.index("call_relay")
+    for r in rows:
+        w = dict(x.split("=") for x in r.split()[i].split(","))
+        assert set(w) == {"relayed", "full", "blocked"}, r
+        assert all(x.isdigit() for x in w.values()), r
     assert tel_list(vrings0) == vl
     ml = tel_list(mem)
     assert ml and all(MEM_KEYS <= set(m) for m in ml)
