@@ -136,13 +136,21 @@ class Qmp:
     def __init__(self, path, timeout=30):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.settimeout(timeout)
-        wait_for(lambda: os.path.exists(path), timeout,
-                 what="QMP socket %s" % path)
-        self.s.connect(path)
+        # QEMU binds the path before it listens: the file alone does not
+        # mean it takes connections yet (ECONNREFUSED in between).
+        wait_for(lambda: self._connect(path), timeout,
+                 what="QMP socket %s to accept" % path)
         self.f = self.s.makefile("rb")
         self.events = []
         json.loads(self.f.readline())          # greeting
         self.execute("qmp_capabilities")
+
+    def _connect(self, path):
+        try:
+            self.s.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+        return True
 
     def execute(self, cmd, **args):
         req = {"execute": cmd}
