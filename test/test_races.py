@@ -93,20 +93,23 @@ knob(const char *name)
  * VS_FAULT_TSC_DIV=N: the TSC counts N times faster than EAL says: every
  * interval the switch takes in TSC cycles (ARP refresh and expiry, MAC
  * ageing, the control thread's 1 s tick) passes N times sooner. Read once,
- * whatever VS_FAULT_ARM says.
+ * at load, whatever VS_FAULT_ARM says.
  */
+static long tsc_div;
+
+__attribute__((constructor)) static void
+tsc_div_init(void)
+{
+	const char *v = getenv("VS_FAULT_TSC_DIV");
+
+	tsc_div = v != NULL ? atol(v) : 0;
+}
+
 uint64_t
 rte_get_tsc_hz(void)
 {
 	REAL(uint64_t, rte_get_tsc_hz, void);
-	static long d = -1; /* read once: not armed, no syscall per call */
-
-	if (d < 0) {
-		const char *v = getenv("VS_FAULT_TSC_DIV");
-
-		d = v != NULL ? atol(v) : 0;
-	}
-	return d > 1 ? real() / (uint64_t)d : real();
+	return tsc_div > 1 ? real() / (uint64_t)tsc_div : real();
 }
 
 /* VS_FAULT_THREAD_REGISTER=1: EAL has no lcore id left. */

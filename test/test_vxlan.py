@@ -40,6 +40,7 @@ import time
 
 import pytest
 from scapy.all import ARP, Ether, IP, UDP, fuzz
+from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
 from scapy.layers.vxlan import VXLAN
 
 import ctlclient
@@ -1406,20 +1407,24 @@ def test_neighbour_refresh_and_expiry(env, net, shim, family):
     "resolving" runs out (180 s real without the shim's speed-up); fails
     without the refresh: the entry expires 1.8 s after the first answer,
     while the remote still answers."""
-    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
     local, rem, plen = (IP1, IP2, 24) if family == 4 else \
         ("fd00:77::1", "fd00:77::2", 64)
     ns = net.ns()
     va, vb = net.ifname("a"), net.ifname("b")
     net.veth(va, ns, vb)
     net.exec(ns, "ip", "link", "set", vb, "address", MAC_L)
-    addr = ["ip", "addr", "add", "%s/%d" % (rem, plen), "dev", vb]
     if family == 6:
         net.exec(ns, "sysctl", "-qw",
                  "net.ipv6.conf.%s.disable_ipv6=0" % vb,
                  "net.ipv6.conf.%s.accept_dad=0" % vb)
-        addr.append("nodad")
-    net.exec(ns, *addr)
+
+    def remote_addr(op):
+        """The remote's address on its veth: "add" (it answers) or "del"
+        (it falls silent)."""
+        net.exec(ns, "ip", "addr", op, "%s/%d" % (rem, plen), "dev", vb,
+                 *(["nodad"] if family == 6 and op == "add" else []))
+
+    remote_addr("add")
     sniff = net.sniff(ns, vb, "ul", "in")
     ctl = env.file("ctl")
     sw = FaultSwitch(env, shim, {"VS_FAULT_TSC_DIV": 100},
@@ -1435,6 +1440,16 @@ def test_neighbour_refresh_and_expiry(env, net, shim, family):
              if t["name"] == "vx0"][0]
         return t["remotes"][0]
 
+    def guest_sends(name, frames, key):
+        """A guest sends @frames; wait until the remote's @key counter
+        has them all; the guest quits."""
+        g = vstest.Guest(env.wd.path, env.sock("g"), name, frames).start()
+        env.procs.append(g)
+        g.send()
+        wait_for(lambda: remote()[key] >= len(frames), T, interval=0.05,
+                 what="%d frames counted %s" % (len(frames), key))
+        g.finish()
+
     wait_for(lambda: remote()["state"] == "resolved", T, interval=0.05,
              what="the remote resolved")
     assert remote()["mac"] == MAC_L
@@ -1444,33 +1459,21 @@ def test_neighbour_refresh_and_expiry(env, net, shim, family):
         r = remote()
         assert (r["state"], r["mac"]) == ("resolved", MAC_L), r
         time.sleep(0.05)
-    addr[2] = "del"
-    net.exec(ns, *addr[:6])
+    remote_addr("del")
     t0 = time.monotonic()
     wait_for(lambda: remote()["state"] == "resolving", T, interval=0.05,
              what="the silent remote expired")
     silent = time.monotonic() - t0
     r = remote()
     assert r["mac"] is None and r["unresolved"] == 0, r
-    frames = [frame(GMAC["a1"], BCAST, 800 + i, 100) for i in range(3)]
-    g = vstest.Guest(env.wd.path, env.sock("g"), "g", frames).start()
-    env.procs.append(g)
-    g.send()
-    wait_for(lambda: remote()["unresolved"] >= 3, T, interval=0.05,
-             what="3 frames counted unresolved")
+    guest_sends("g", [frame(GMAC["a1"], BCAST, 800 + i, 100)
+                      for i in range(3)], "unresolved")
     assert remote()["tx_pkts"] == 0
-    addr[2] = "add"
-    net.exec(ns, *addr)
+    remote_addr("add")
     wait_for(lambda: remote()["state"] == "resolved", T, interval=0.05,
              what="the remote resolved again")
-    g.finish()
     later = [frame(GMAC["a1"], BCAST, 900 + i, 120) for i in range(3)]
-    g = vstest.Guest(env.wd.path, env.sock("g"), "g2", later).start()
-    env.procs.append(g)
-    g.send()
-    wait_for(lambda: remote()["tx_pkts"] >= 3, T, interval=0.05,
-             what="3 frames to the remote")
-    g.finish()
+    guest_sends("g2", later, "tx_pkts")
     c.close()
     sw.stop_clean()
     cap = [Ether(f) for f in stop(sniff)]
