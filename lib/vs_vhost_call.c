@@ -72,7 +72,12 @@ static struct {
 	int epfd;
 	int stopfd;
 	pthread_t thread;
-	_Atomic bool running; /* written under lock, read anywhere */
+	/*
+	 * Set by start() before any vhost socket exists; cleared by stop()
+	 * under the lock, which take(), drop() and vring() check it under;
+	 * totals() reads it without.
+	 */
+	_Atomic bool running;
 	timer_t timer;
 	bool timer_ok;
 	_Atomic uint64_t relayed, full, blocked;
