@@ -611,6 +611,30 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, const struct fwd_dest *to,
 	txbuf_put(lc, p, m);
 }
 
+/*
+ * txbuf_add() of @p n frames to port @p p, which sends their VLAN
+ * untagged: each frame's remote VTEP (@p remote, for a tunnel) noted, the
+ * offload and MTU checks made per frame.
+ */
+static inline void
+txbuf_add_run(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf **pkts,
+	      uint16_t n, uint32_t remote)
+{
+	uint16_t i;
+
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		m->hash.usr = remote;
+		if (unlikely((m->ol_flags & VS_OL_TX_FLAGS) ||
+			     (p->max_frame &&
+			      rte_pktmbuf_pkt_len(m) > p->max_frame)))
+			txbuf_finish(lc, p, m);
+		else
+			txbuf_put(lc, p, m);
+	}
+}
+
 /* Every segment carries its own reference count. */
 static inline void
 mbuf_ref_add(struct rte_mbuf *m, int16_t v)
@@ -719,6 +743,21 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		    (out[i] != VS_PORT_INVALID &&
 		     unlikely(vs_port_get(out[i] & 0xffff) == NULL)))
 			out[i] = VS_PORT_INVALID;
+
+	/*
+	 * Pass 2 of the usual burst, one known unicast destination other than
+	 * @p in that sends the burst's VLAN untagged: the checks that depend
+	 * on the destination alone are made once, not per frame.
+	 */
+	if (nu == 1 && out[0] != VS_PORT_INVALID &&
+	    (out[0] & 0xffff) != in_id) {
+		dest_set(&last, out[0] & 0xffff);
+		if (likely(last.port != NULL) &&
+		    likely((uint16_t)(keys[0] >> 48) == last.l2->out_vid)) {
+			txbuf_add_run(lc, last.port, pkts, n, out[0] >> 16);
+			return;
+		}
+	}
 
 	/* Pass 2: chain every frame to its destinations. */
 	for (i = 0; i < n; i++) {
