@@ -831,7 +831,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	struct vx_hit6 hit6 = { .vx = NULL };
 	struct vs_vx_neigh *rnb = NULL, *nbr;
 	uint64_t rn = 0, rbytes = 0;
-	uint16_t i, nr = 0, nb = 0;
+	uint16_t i, nr = 0, nb = 0, rr = 0;
 
 	/* Its last tunnel deleted since the caller looked. */
 	if (unlikely(ul == NULL)) {
@@ -850,6 +850,14 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		if (likely(decap_fast(m, &hit))) {
+			/* The tunnel and remote of the frame before: its run. */
+			if (likely(hit.vx == cur && hit.r == rr)) {
+				cnt[UL_decap_pkts]++;
+				rn++;
+				rbytes += rte_pktmbuf_pkt_len(m);
+				batch[nb++] = m;
+				continue;
+			}
 			vx = hit.vx;
 			goto decapsulated;
 		}
@@ -929,7 +937,8 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	decapsulated:
 		cnt[UL_decap_pkts]++;
 		/* Per-remote counters: one atomic add per run of a remote. */
-		nbr = &vx->remote[m->hash.usr - 1];
+		rr = (uint16_t)(m->hash.usr - 1);
+		nbr = &vx->remote[rr];
 		if (nbr != rnb) {
 			remote_rx(rnb, rn, rbytes);
 			rnb = nbr;
