@@ -669,6 +669,11 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	uint16_t map[VS_MAX_BURST];
 	uint16_t nu = 0;
 	bool tun_in = in->kind == VS_PORT_VXLAN;
+	/*
+	 * A NIC's frames arrive by DMA; a guest's and a tunnel's were just
+	 * written (the vhost copy) or read (decapsulation) by this lcore.
+	 */
+	bool pf = in->kind == VS_PORT_ETHDEV;
 	struct fwd_dest flood[VS_MAX_PORTS], last = { .id = VS_PORT_INVALID };
 	int nb_flood = -1; /* computed on the first flooded frame */
 	int flood_vid = -1; /* the VLAN flood[] is for */
@@ -686,7 +691,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			vs_port_drop(in, VS_DROP_RUNT, &m, 1);
 			continue;
 		}
-		if (i + 1 < n)
+		if (pf && i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 		if (likely(eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_VLAN) &&
