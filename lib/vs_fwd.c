@@ -757,8 +757,8 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	if (nu == 1 && out[0] != VS_PORT_INVALID &&
 	    (out[0] & 0xffff) != in_id) {
 		dest_set(&last, out[0] & 0xffff);
-		if (last.port != NULL &&
-		    (uint16_t)(keys[0] >> 48) == last.l2->out_vid) {
+		if (likely(last.port != NULL) &&
+		    likely((uint16_t)(keys[0] >> 48) == last.l2->out_vid)) {
 			txbuf_add_run(lc, last.port, pkts, n, out[0] >> 16);
 			return;
 		}

@@ -386,7 +386,7 @@ vx_tx_burst(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 		 */
 		if (!v6 && to != img.to && to >= 1 && to <= vx->nb_remote)
 			vx_img_set(vx, to, &img);
-		if (!v6 && to == img.to && encap_fast_ok(m)) {
+		if (!v6 && to == img.to && likely(encap_fast_ok(m))) {
 			encap_fast(m, &img);
 			out[k++] = m;
 			tn[to - 1]++;
@@ -878,7 +878,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		if (likely(decap_fast(m, &hit))) {
 			/* The tunnel and remote of the frame before: its run. */
-			if (hit.vx == cur && hit.r == rr) {
+			if (likely(hit.vx == cur && hit.r == rr)) {
 				cnt[UL_decap_pkts]++;
 				rn++;
 				rbytes += rte_pktmbuf_pkt_len(m);
