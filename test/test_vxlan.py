@@ -957,8 +957,11 @@ def test_gateway(rig):
     """gw=: a remote off the underlay's subnet is reached through the
     gateway's MAC: vxlan/show has the gw and the remote resolved to the
     gateway's (the Linux VTEP's) MAC; a guest's broadcast leaves with that
-    destination MAC and the remote's IP."""
+    destination MAC and the remote's IP. So does its unicast to a MAC
+    learned behind the remote (the encapsulation's fast path, whose
+    header image holds the next hop's MAC)."""
     far = "10.201.88.8"
+    far_mac = "02:88:00:00:00:08"
     caps = rig.sniff_underlay("gw")
     # (One parameter, keys joined by ',': see test_port_add_all_keys.)
     rig.ctl("s1", "port/add", "vxlan", "vx88",
@@ -977,12 +980,26 @@ def test_gateway(rig):
                  >= 1, T, interval=0.1, what="a frame to the far remote")
         settle(rig)
         gs["a1"].finish()
+        # A host behind the far remote speaks (its VTEP's frame comes
+        # through the gateway: the outer source MAC is the Linux VTEP's),
+        # and is learned there.
+        rig.send_l([encap(frame(far_mac, GMAC["a1"], 951, 120), far,
+                          vni=88, dport=4790)], name="from_far")
+        wait_for(lambda: rig.fdb("s1").get((far_mac, 0)) == ("vx88", far),
+                 T, interval=0.1, what="the far host learned")
+        u = frame(GMAC["a1"], far_mac, 952, 200)
+        gs = rig.start_guests({"a1": [u]})
+        gs["a1"].send()
+        wait_for(lambda: rig.vxlan("s1", "vx88")["remotes"][far]["tx_pkts"]
+                 >= 2, T, interval=0.1, what="the unicast frame")
+        settle(rig)
+        gs["a1"].finish()
         cap = {who: stop(c) for who, c in caps.items()}
         out = [x for x in cap["s1"] if Ether(x).haslayer(IP) and
                Ether(x)[IP].dst == far]
-        assert len(out) == 1, out
-        assert decap(out[0], MAC_S1, MAC_L, IP1, far, 88, ttl=9,
-                     dport=4790)[0] == f
+        assert len(out) == 2, out
+        assert [decap(x, MAC_S1, MAC_L, IP1, far, 88, ttl=9,
+                      dport=4790)[0] for x in out] == [f, u]
     finally:
         for c in caps.values():
             if c.proc.alive():
