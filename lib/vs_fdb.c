@@ -232,6 +232,13 @@ vs_fdb_get_aging(void)
 	return fdb.aging_s;
 }
 
+/* What vs_fdb_lookup_bulk() gives for an entry: its port, its remote. */
+static inline uint32_t
+fdb_data_ports(const void *d)
+{
+	return fdb_data_port(d) | (uint32_t)fdb_data_remote(d) << 16;
+}
+
 void
 vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint32_t *ports)
 {
@@ -242,17 +249,16 @@ vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint32_t *ports)
 
 	/*
 	 * One key, the usual burst (fwd_burst() looks a run of frames to one
-	 * destination up once): librte_hash's bulk lookup costs about four
-	 * times its single one there.
+	 * destination up once): librte_hash's bulk lookup costs about three
+	 * times its single one there (473 instructions against about 150,
+	 * scripts/callgrind-pvp).
 	 */
 	if (n == 1) {
 		void *d;
 
-		if (rte_hash_lookup_data(fdb.h, &keys[0], &d) < 0)
-			ports[0] = VS_PORT_INVALID;
-		else
-			ports[0] = fdb_data_port(d) |
-				(uint32_t)fdb_data_remote(d) << 16;
+		ports[0] = rte_hash_lookup_data(fdb.h, &keys[0], &d) < 0
+			? VS_PORT_INVALID
+			: fdb_data_ports(d);
 		return;
 	}
 	for (done = 0; done < n; done += chunk) {
@@ -264,8 +270,7 @@ vs_fdb_lookup_bulk(const uint64_t *keys, uint16_t n, uint32_t *ports)
 			hits = 0;
 		for (i = 0; i < chunk; i++)
 			ports[done + i] = hits & (1ull << i)
-				? fdb_data_port(data[i]) |
-					(uint32_t)fdb_data_remote(data[i]) << 16
+				? fdb_data_ports(data[i])
 				: VS_PORT_INVALID;
 	}
 }
