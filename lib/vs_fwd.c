@@ -562,6 +562,21 @@ txbuf_finish(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 }
 
 /*
+ * @p m into @p p's tx buffer, through txbuf_finish() when an offload or
+ * the MTU asks for it.
+ */
+static inline void
+txbuf_put_checked(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
+{
+	/* Today's path: no offload request, within the MTU. */
+	if (unlikely((m->ol_flags & VS_OL_TX_FLAGS) ||
+		     (p->max_frame && rte_pktmbuf_pkt_len(m) > p->max_frame)))
+		txbuf_finish(lc, p, m);
+	else
+		txbuf_put(lc, p, m);
+}
+
+/*
  * A destination of pass 2: the port and its VLAN view, looked up once
  * for a run of frames to it. @p port NULL: deleted meanwhile.
  */
@@ -602,13 +617,7 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, const struct fwd_dest *to,
 		if (m == NULL)
 			return;
 	}
-	/* Today's path: no offload request, within the MTU. */
-	if (unlikely((m->ol_flags & VS_OL_TX_FLAGS) ||
-		     (p->max_frame && rte_pktmbuf_pkt_len(m) > p->max_frame))) {
-		txbuf_finish(lc, p, m);
-		return;
-	}
-	txbuf_put(lc, p, m);
+	txbuf_put_checked(lc, p, m);
 }
 
 /*
@@ -623,15 +632,8 @@ txbuf_add_run(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf **pkts,
 	uint16_t i;
 
 	for (i = 0; i < n; i++) {
-		struct rte_mbuf *m = pkts[i];
-
-		m->hash.usr = remote;
-		if (unlikely((m->ol_flags & VS_OL_TX_FLAGS) ||
-			     (p->max_frame &&
-			      rte_pktmbuf_pkt_len(m) > p->max_frame)))
-			txbuf_finish(lc, p, m);
-		else
-			txbuf_put(lc, p, m);
+		pkts[i]->hash.usr = remote;
+		txbuf_put_checked(lc, p, pkts[i]);
 	}
 }
 
