@@ -963,6 +963,15 @@ def test_gateway(rig):
     far = "10.201.88.8"
     far_mac = "02:88:00:00:00:08"
     caps = rig.sniff_underlay("gw")
+
+    def a1_sends(f, n, what):
+        """@f from a1; wait until the far remote has counted @n frames."""
+        gs = rig.start_guests({"a1": [f]})
+        gs["a1"].send()
+        wait_for(lambda: rig.vxlan("s1", "vx88")["remotes"][far]["tx_pkts"]
+                 >= n, T, interval=0.1, what=what)
+        settle(rig)
+        gs["a1"].finish()
     # (One parameter, keys joined by ',': see test_port_add_all_keys.)
     rig.ctl("s1", "port/add", "vxlan", "vx88",
             "vni=88,local=%s,remote=%s,via=net_tap0,gw=%s,ttl=9,"
@@ -974,12 +983,7 @@ def test_gateway(rig):
         assert (t["gw"], t["ttl"], t["dstport"]) == (IP3, 9, 4790), t
         assert t["remotes"][far]["mac"] == MAC_L, t
         f = frame(GMAC["a1"], BCAST, 950, 200)
-        gs = rig.start_guests({"a1": [f]})
-        gs["a1"].send()
-        wait_for(lambda: rig.vxlan("s1", "vx88")["remotes"][far]["tx_pkts"]
-                 >= 1, T, interval=0.1, what="a frame to the far remote")
-        settle(rig)
-        gs["a1"].finish()
+        a1_sends(f, 1, "a frame to the far remote")
         # A host behind the far remote speaks (its VTEP's frame comes
         # through the gateway: the outer source MAC is the Linux VTEP's),
         # and is learned there.
@@ -988,12 +992,7 @@ def test_gateway(rig):
         wait_for(lambda: rig.fdb("s1").get((far_mac, 0)) == ("vx88", far),
                  T, interval=0.1, what="the far host learned")
         u = frame(GMAC["a1"], far_mac, 952, 200)
-        gs = rig.start_guests({"a1": [u]})
-        gs["a1"].send()
-        wait_for(lambda: rig.vxlan("s1", "vx88")["remotes"][far]["tx_pkts"]
-                 >= 2, T, interval=0.1, what="the unicast frame")
-        settle(rig)
-        gs["a1"].finish()
+        a1_sends(u, 2, "the unicast frame")
         cap = {who: stop(c) for who, c in caps.items()}
         out = [x for x in cap["s1"] if Ether(x).haslayer(IP) and
                Ether(x)[IP].dst == far]
