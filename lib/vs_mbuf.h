@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include <rte_mbuf.h>
 #include <rte_mempool.h>
 
 /** Sizing inputs; see doc/architecture.md for the formula. */
@@ -36,6 +37,37 @@ struct rte_mempool *vs_mbuf_pool(int socket);
 
 /** Mbufs not in any pool (in rings, in flight, in lcore caches). */
 uint32_t vs_mbuf_in_use(int socket, uint32_t *size);
+
+/**
+ * rte_pktmbuf_free_bulk() of @p n mbufs, the usual ones (direct, one
+ * segment, nobody else holding them, all from the first one's pool) put
+ * back to their pool in one rte_mempool_put_bulk(): what a NIC's tx does
+ * under RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE, found per call, not promised.
+ * The others from the first one of them on go through
+ * rte_pktmbuf_free_bulk(), which checks each.
+ */
+static inline void
+vs_mbuf_free_bulk(struct rte_mbuf **pkts, unsigned int n)
+{
+	struct rte_mempool *mp;
+	unsigned int i;
+
+	if (n == 0)
+		return;
+	mp = pkts[0]->pool;
+	for (i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+
+		/* nb_segs 1: m->next is NULL (not read: second cache line). */
+		if (m->pool != mp || rte_mbuf_refcnt_read(m) != 1 ||
+		    m->nb_segs != 1 || !RTE_MBUF_DIRECT(m))
+			break;
+	}
+	if (i > 0)
+		rte_mempool_put_bulk(mp, (void *const *)pkts, i);
+	if (i < n)
+		rte_pktmbuf_free_bulk(pkts + i, n - i);
+}
 
 /** Free every pool. */
 void vs_mbuf_fini(void);

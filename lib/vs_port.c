@@ -15,6 +15,7 @@
 
 #include "vs_fdb.h"
 #include "vs_fwd.h"
+#include "vs_mbuf.h"
 #include "vs_port_priv.h"
 
 RTE_LOG_REGISTER(vs_logtype_port, vswitch.port, INFO);
@@ -537,7 +538,7 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 				  ? VS_DROP_TX_FULL
 				  : VS_DROP_PORT_DOWN] += n - done;
 	if (p->ops->tx_copies)
-		rte_pktmbuf_free_bulk(pkts, n);
+		vs_mbuf_free_bulk(pkts, n);
 	else if (done < n)
 		rte_pktmbuf_free_bulk(pkts + done, n - done);
 	return done - unfit;
