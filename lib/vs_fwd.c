@@ -516,11 +516,10 @@ txbuf_flush_due(struct vs_lcore *lc, uint64_t now, uint64_t hold, uint64_t coal)
 	return k != 0;
 }
 
+/* @p p's tx buffer @p b, made ready to take frames. */
 static inline void
-txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
+txbuf_open(struct vs_lcore *lc, struct vs_port *p, struct vs_txbuf *b)
 {
-	struct vs_txbuf *b = &lc->tx[p->id];
-
 	/*
 	 * Frames that waited (--tx-flush-interval) for a port deleted since,
 	 * whose id @p p now has: the port they were for is gone.
@@ -544,9 +543,45 @@ txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 		if (i == lc->nb_dirty)
 			lc->dirty[lc->nb_dirty++] = p->id;
 	}
+}
+
+static inline void
+txbuf_put(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
+{
+	struct vs_txbuf *b = &lc->tx[p->id];
+
+	txbuf_open(lc, p, b);
 	b->pkts[b->n++] = m;
 	if (unlikely(b->n == VS_TXBUF))
 		txbuf_flush_one(lc, p->id, lc->pass_tsc);
+}
+
+/* txbuf_put() of @p n frames: one copy of their pointers per buffer fill. */
+static inline void
+txbuf_put_bulk(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf **pkts,
+	       uint16_t n)
+{
+	struct vs_txbuf *b = &lc->tx[p->id];
+	uint16_t k;
+
+	while (n > 0) {
+		txbuf_open(lc, p, b);
+		k = RTE_MIN(n, VS_TXBUF - b->n);
+		memcpy(&b->pkts[b->n], pkts, k * sizeof(*pkts));
+		b->n += k;
+		pkts += k;
+		n -= k;
+		if (b->n == VS_TXBUF)
+			txbuf_flush_one(lc, p->id, lc->pass_tsc);
+	}
+}
+
+/* Whether @p m needs an offload @p p lacks, or is larger than its MTU. */
+static inline bool
+txbuf_needs_finish(const struct vs_port *p, const struct rte_mbuf *m)
+{
+	return (m->ol_flags & VS_OL_TX_FLAGS) ||
+		(p->max_frame && rte_pktmbuf_pkt_len(m) > p->max_frame);
 }
 
 /* Frames needing an offload @p p lacks, or larger than its MTU. */
@@ -569,8 +604,7 @@ static inline void
 txbuf_put_checked(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf *m)
 {
 	/* Today's path: no offload request, within the MTU. */
-	if (unlikely((m->ol_flags & VS_OL_TX_FLAGS) ||
-		     (p->max_frame && rte_pktmbuf_pkt_len(m) > p->max_frame)))
+	if (unlikely(txbuf_needs_finish(p, m)))
 		txbuf_finish(lc, p, m);
 	else
 		txbuf_put(lc, p, m);
@@ -631,7 +665,14 @@ txbuf_add_run(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf **pkts,
 {
 	uint16_t i;
 
+	/* The frames up to the first that needs txbuf_finish(): in bulk. */
 	for (i = 0; i < n; i++) {
+		pkts[i]->hash.usr = remote;
+		if (unlikely(txbuf_needs_finish(p, pkts[i])))
+			break;
+	}
+	txbuf_put_bulk(lc, p, pkts, i);
+	for (; i < n; i++) {
 		pkts[i]->hash.usr = remote;
 		txbuf_put_checked(lc, p, pkts[i]);
 	}
@@ -670,6 +711,10 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	uint32_t out[VS_MAX_BURST];
 	uint16_t map[VS_MAX_BURST];
 	uint16_t nu = 0;
+	/* The MAC pair of the last untagged frame that took the full path. */
+	uint64_t pair_lo = 0;
+	uint32_t pair_hi = 0;
+	bool pair = false;
 	bool tun_in = in->kind == VS_PORT_VXLAN;
 	/*
 	 * A NIC's frames arrive by DMA; a guest's and a tunnel's were just
@@ -686,7 +731,9 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	for (i = 0, j = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct rte_ether_hdr *eth;
-		uint64_t src, dst;
+		uint64_t src, dst, lo;
+		uint32_t hi;
+		bool untagged;
 		int vid;
 
 		if (unlikely(rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN)) {
@@ -696,8 +743,22 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		if (pf && i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-		if (likely(eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_VLAN) &&
-			   c->in_vid >= 0)) {
+		untagged = eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_VLAN) &&
+			c->in_vid >= 0;
+		/*
+		 * The MACs of that frame, untagged too (a burst is usually one
+		 * flow): the same VLAN, a source allowed and learned, the
+		 * destination's key the last one in keys[].
+		 */
+		memcpy(&lo, eth, sizeof(lo));
+		memcpy(&hi, (const uint8_t *)eth + sizeof(lo), sizeof(hi));
+		if (pair && lo == pair_lo && hi == pair_hi && untagged) {
+			m->vlan_tci = c->in_vid;
+			map[j] = nu - 1;
+			pkts[j++] = m;
+			continue;
+		}
+		if (likely(untagged)) {
 			/* Untagged, into the port's VLAN: no tag to pop. */
 			vid = c->in_vid;
 			m->vlan_tci = vid;
@@ -734,6 +795,9 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			keys[nu++] = dst;
 		map[j] = nu - 1;
 		pkts[j++] = m;
+		pair = untagged;
+		pair_lo = lo;
+		pair_hi = hi;
 	}
 	n = j;
 	if (unlikely(nu == 0))

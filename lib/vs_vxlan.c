@@ -139,6 +139,18 @@ inner_hash(const struct rte_mbuf *m)
 	uint64_t addrs;
 	uint32_t h;
 
+	/* The usual frame, in few compares: IPv4, no options, TCP or UDP. */
+	if (likely(eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
+		   ip->version_ihl == RTE_IPV4_VHL_DEF &&
+		   (ip->next_proto_id == IPPROTO_TCP ||
+		    ip->next_proto_id == IPPROTO_UDP) &&
+		   !(ip->fragment_offset & RTE_BE16(0x3fff)) &&
+		   rte_pktmbuf_data_len(m) >=
+			   RTE_ETHER_HDR_LEN + sizeof(*ip) + 4)) {
+		memcpy(&addrs, &ip->src_addr, sizeof(addrs));
+		memcpy(&ports, ip + 1, sizeof(ports));
+		return crc_u32(ports, crc_u64(addrs, ip->next_proto_id));
+	}
 	if (unlikely(eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6)))
 		return inner_hash6(m, eth);
 	if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
@@ -224,7 +236,8 @@ drop:
 /*
  * The outer IPv4 headers' per-frame fields, at @p d (the outer Ethernet
  * header): IPv4 total length @p tot and checksum (@p ip_sum, the remote's
- * constant words summed once by ip_sum_init(), plus the length), UDP
+ * constant words summed and folded once by ip_sum_init(), plus the
+ * length; as Linux's ip_fast_csum(), 0 where the sum is 0xffff), UDP
  * source port from the inner flow's hash @p h (in the dynamic range) and
  * length.
  */
@@ -235,8 +248,12 @@ encap_fields(uint8_t *d, uint16_t tot, uint32_t ip_sum, uint32_t h)
 		(struct rte_ipv4_hdr *)(d + RTE_ETHER_HDR_LEN);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
 
+	uint32_t sum;
+
 	ip->total_length = rte_cpu_to_be_16(tot);
-	ip->hdr_checksum = cksum_final(ip_sum + ip->total_length);
+	/* @p ip_sum is folded (rte_raw_cksum()): one more fold is enough. */
+	sum = ip_sum + ip->total_length;
+	ip->hdr_checksum = (uint16_t)~((sum & 0xffff) + (sum >> 16));
 	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
 	udp->dgram_len = rte_cpu_to_be_16(tot - sizeof(*ip));
 }
@@ -379,22 +396,37 @@ vx_tx_burst(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 		struct rte_mbuf *m = pkts[i], *e;
 		uint32_t to = m->hash.usr, len = rte_pktmbuf_pkt_len(m);
 
-		if (k + vx->nb_remote > RTE_DIM(out)) {
-			vs_port_tx(vx->via, q, out, k, VX_TX_RETRIES);
-			k = 0;
-		}
 		/*
 		 * IPv4, a known remote: its headers are built once for the
 		 * run of frames to it, and copied into each frame's headroom.
 		 */
-		if (!v6 && to != img.to && to >= 1 && to <= vx->nb_remote)
-			vx_img_set(vx, to, &img);
-		if (!v6 && to == img.to && likely(encap_fast_ok(m))) {
-			encap_fast(m, &img);
-			out[k++] = m;
-			tn[to - 1]++;
-			tb[to - 1] += len;
+		if (!v6 && to >= 1 && to <= vx->nb_remote &&
+		    (to == img.to || vx_img_set(vx, to, &img)) &&
+		    likely(encap_fast_ok(m))) {
+			uint64_t bytes = 0;
+			uint16_t j, lim;
+
+			if (k == RTE_DIM(out)) {
+				vs_port_tx(vx->via, q, out, k, VX_TX_RETRIES);
+				k = 0;
+			}
+			lim = (uint16_t)RTE_MIN(n, i + RTE_DIM(out) - k);
+			for (j = i; j < lim; j++) {
+				m = pkts[j];
+				if (m->hash.usr != to || !encap_fast_ok(m))
+					break;
+				bytes += rte_pktmbuf_pkt_len(m);
+				encap_fast(m, &img);
+				out[k++] = m;
+			}
+			tn[to - 1] += j - i;
+			tb[to - 1] += bytes;
+			i = j - 1;
 			continue;
+		}
+		if (k + vx->nb_remote > RTE_DIM(out)) {
+			vs_port_tx(vx->via, q, out, k, VX_TX_RETRIES);
+			k = 0;
 		}
 		k0 = k;
 		if (v6) {
@@ -659,13 +691,51 @@ icmp_in(struct vs_underlay *ul, struct rte_mbuf *m, uint32_t ihl)
  * usually comes from one remote VTEP, and one compare replaces the
  * searches of the tunnel list.
  */
+typedef uint8_t vx_v16 __attribute__((vector_size(16)));
+
 struct vx_hit {
+	/*
+	 * Bytes 12 to 43 of its frames (EtherType to the VXLAN flags) under
+	 * mask[]: IPv4 without options, unfragmented, UDP, these addresses
+	 * and port, flag I (hit_image()).
+	 */
+	vx_v16 want[2], mask[2];
 	struct vs_vxlan *vx; /* NULL: nothing matched yet */
 	uint32_t dst, src;
 	rte_be32_t vni;
 	rte_be16_t dport;
 	uint16_t r;
 };
+
+/* @p hit's want[] and mask[], from its addresses and port. */
+static void
+hit_image(struct vx_hit *hit)
+{
+	/* Offsets in the frame, from 12. */
+	enum { TYPE = 0, VHL = 2, FRAG = 8, PROTO = 11, SRC = 14, DST = 18,
+	       DPORT = 24, FLAGS = 30 };
+	uint8_t w[32] = { 0 }, k[32] = { 0 };
+	const rte_be16_t type = RTE_BE16(RTE_ETHER_TYPE_IPV4),
+			 frag = RTE_BE16(0x3fff);
+
+	memcpy(&w[TYPE], &type, 2);
+	memset(&k[TYPE], 0xff, 2);
+	w[VHL] = RTE_IPV4_VHL_DEF;
+	k[VHL] = 0xff;
+	memcpy(&k[FRAG], &frag, 2); /* offset and MF 0; DF either */
+	w[PROTO] = IPPROTO_UDP;
+	k[PROTO] = 0xff;
+	memcpy(&w[SRC], &hit->src, 4);
+	memset(&k[SRC], 0xff, 4);
+	memcpy(&w[DST], &hit->dst, 4);
+	memset(&k[DST], 0xff, 4);
+	memcpy(&w[DPORT], &hit->dport, 2);
+	memset(&k[DPORT], 0xff, 2);
+	w[FLAGS] = VX_FLAG_I;
+	k[FLAGS] = VX_FLAG_I;
+	memcpy(hit->want, w, sizeof(w));
+	memcpy(hit->mask, k, sizeof(k));
+}
 
 /* Which tunnel and remote a frame is for, or a UL_* counter. */
 static int
@@ -695,6 +765,7 @@ vx_lookup(const struct vs_tunlist *tl, const struct rte_ipv4_hdr *ip,
 				.vni = vh->vx_vni,
 				.dport = udp->dst_port,
 				.r = r };
+	hit_image(hit);
 	return -1;
 }
 
@@ -812,16 +883,20 @@ decap_fast(struct rte_mbuf *m, const struct vx_hit *hit)
 	const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(ip + 1);
 	const struct rte_vxlan_hdr *vh =
 		(const struct rte_vxlan_hdr *)(udp + 1);
+	vx_v16 a, b, x;
+	uint64_t z[2];
 	uint32_t tot;
 
 	if (hit->vx == NULL ||
-	    rte_pktmbuf_data_len(m) < VX_HDR_LEN + RTE_ETHER_HDR_LEN ||
-	    eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
-	    ip->version_ihl != RTE_IPV4_VHL_DEF ||
-	    (ip->fragment_offset & RTE_BE16(0x3fff)) ||
-	    ip->next_proto_id != IPPROTO_UDP || ip->dst_addr != hit->dst ||
-	    ip->src_addr != hit->src || udp->dst_port != hit->dport ||
-	    vh->vx_vni != hit->vni || !(vh->vx_flags & VX_FLAG_I) ||
+	    rte_pktmbuf_data_len(m) < VX_HDR_LEN + RTE_ETHER_HDR_LEN)
+		return false;
+	/* Two 16-byte compares under mask for eight fields, and the VNI. */
+	memcpy(&a, (const uint8_t *)eth + 12, sizeof(a));
+	memcpy(&b, (const uint8_t *)eth + 28, sizeof(b));
+	x = ((a & hit->mask[0]) ^ hit->want[0]) |
+		((b & hit->mask[1]) ^ hit->want[1]);
+	memcpy(z, &x, sizeof(z));
+	if ((z[0] | z[1]) != 0 || vh->vx_vni != hit->vni ||
 	    !ip_csum_ok(m, ip, sizeof(*ip)))
 		return false;
 	tot = rte_be_to_cpu_16(ip->total_length);
@@ -981,6 +1056,26 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		rn++;
 		rbytes += rte_pktmbuf_pkt_len(m);
 		batch[nb++] = m;
+		/* IPv4: the frames after it that decap_fast() takes join too. */
+		if (vx == hit.vx && rr == hit.r) {
+			uint64_t bytes = 0;
+			uint16_t j;
+
+			for (j = i + 1; j < n; j++) {
+				m = pkts[j];
+				if (j + 1 < n)
+					rte_prefetch0(rte_pktmbuf_mtod(
+						pkts[j + 1], void *));
+				if (!decap_fast(m, &hit))
+					break;
+				bytes += rte_pktmbuf_pkt_len(m);
+				batch[nb++] = m;
+			}
+			cnt[UL_decap_pkts] += j - i - 1;
+			rn += j - i - 1;
+			rbytes += bytes;
+			i = j - 1;
+		}
 		continue;
 	drop:
 		cnt[why]++;
