@@ -711,10 +711,6 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	uint32_t out[VS_MAX_BURST];
 	uint16_t map[VS_MAX_BURST];
 	uint16_t nu = 0;
-	/* The MAC pair of the last untagged frame that took the full path. */
-	uint64_t pair_lo = 0;
-	uint32_t pair_hi = 0;
-	bool pair = false;
 	bool tun_in = in->kind == VS_PORT_VXLAN;
 	/*
 	 * A NIC's frames arrive by DMA; a guest's and a tunnel's were just
@@ -745,19 +741,6 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 		untagged = eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_VLAN) &&
 			c->in_vid >= 0;
-		/*
-		 * The MACs of that frame, untagged too (a burst is usually one
-		 * flow): the same VLAN, a source allowed and learned, the
-		 * destination's key the last one in keys[].
-		 */
-		memcpy(&lo, eth, sizeof(lo));
-		memcpy(&hi, (const uint8_t *)eth + sizeof(lo), sizeof(hi));
-		if (pair && lo == pair_lo && hi == pair_hi && untagged) {
-			m->vlan_tci = c->in_vid;
-			map[j] = nu - 1;
-			pkts[j++] = m;
-			continue;
-		}
 		if (likely(untagged)) {
 			/* Untagged, into the port's VLAN: no tag to pop. */
 			vid = c->in_vid;
@@ -795,9 +778,35 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			keys[nu++] = dst;
 		map[j] = nu - 1;
 		pkts[j++] = m;
-		pair = untagged;
-		pair_lo = lo;
-		pair_hi = hi;
+		if (!untagged)
+			continue;
+		/*
+		 * The frames after it with its MACs, untagged too (a burst is
+		 * usually one flow): the same VLAN, the source allowed and
+		 * learned, the destination's key the last one in keys[].
+		 */
+		memcpy(&lo, eth, sizeof(lo));
+		memcpy(&hi, (const uint8_t *)eth + sizeof(lo), sizeof(hi));
+		for (; i + 1 < n; i++) {
+			uint64_t lo2;
+			uint32_t hi2;
+
+			m = pkts[i + 1];
+			if (unlikely(rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN))
+				break;
+			if (pf && i + 2 < n)
+				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void *));
+			eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+			memcpy(&lo2, eth, sizeof(lo2));
+			memcpy(&hi2, (const uint8_t *)eth + sizeof(lo2),
+			       sizeof(hi2));
+			if (lo2 != lo || hi2 != hi ||
+			    eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN))
+				break;
+			m->vlan_tci = vid;
+			map[j] = nu - 1;
+			pkts[j++] = m;
+		}
 	}
 	n = j;
 	if (unlikely(nu == 0))
@@ -903,15 +912,13 @@ tun_deliver(void *arg, struct vs_port *t, struct rte_mbuf **pkts, uint16_t n)
 	struct tun_ctx *c = arg;
 	struct vs_port_lstats *st = &t->stats[c->lc->lcore_id];
 	struct vs_capture *cap;
-	uint16_t k;
 
 	if (!atomic_load_explicit(&t->enabled, memory_order_relaxed)) {
 		vs_port_drop(t, VS_DROP_PORT_DOWN, pkts, n);
 		return;
 	}
 	st->rx_pkts += n;
-	for (k = 0; k < n; k++)
-		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
+	st->rx_bytes += vs_mbuf_bytes(pkts, n);
 	cap = atomic_load_explicit(&t->capture, memory_order_acquire);
 	if (unlikely(cap != NULL))
 		vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
@@ -927,7 +934,7 @@ vs_fwd_rxq_poll(struct vs_lcore *lc, struct vs_poll_list *pl, uint16_t i,
 	struct vs_port_lstats *st;
 	struct vs_capture *cap;
 	struct vs_port *p;
-	uint16_t n, k, total = 0;
+	uint16_t n, total = 0;
 	unsigned int polls = 0;
 
 	p = vs_port_get(rq->port_id);
@@ -970,8 +977,7 @@ again :
 	cap = atomic_load_explicit(&p->capture, memory_order_acquire);
 	if (unlikely(cap != NULL))
 		vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
-	for (k = 0; k < n; k++)
-		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[k]);
+	st->rx_bytes += vs_mbuf_bytes(pkts, n);
 	lc->pkts += n;
 	if (unlikely(atomic_load_explicit(&p->ul, memory_order_acquire) !=
 		     NULL)) {

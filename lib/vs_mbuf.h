@@ -39,6 +39,26 @@ struct rte_mempool *vs_mbuf_pool(int socket);
 uint32_t vs_mbuf_in_use(int socket, uint32_t *size);
 
 /**
+ * The bytes of @p n frames (their pkt_len), four at a time: the counters'
+ * loop on every burst, in fewer instructions a frame than one at a time.
+ */
+static inline uint64_t
+vs_mbuf_bytes(struct rte_mbuf *const *pkts, unsigned int n)
+{
+	uint64_t b = 0;
+	unsigned int i = 0;
+
+	for (; i + 4 <= n; i += 4)
+		b += (uint64_t)rte_pktmbuf_pkt_len(pkts[i]) +
+			rte_pktmbuf_pkt_len(pkts[i + 1]) +
+			rte_pktmbuf_pkt_len(pkts[i + 2]) +
+			rte_pktmbuf_pkt_len(pkts[i + 3]);
+	for (; i < n; i++)
+		b += rte_pktmbuf_pkt_len(pkts[i]);
+	return b;
+}
+
+/**
  * rte_pktmbuf_free_bulk() of @p n mbufs, the usual ones (direct, one
  * segment, nobody else holding them, all from the first one's pool) put
  * back to their pool in one rte_mempool_put_bulk(): what a NIC's tx does

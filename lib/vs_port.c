@@ -494,8 +494,7 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 		vs_port_drop(p, VS_DROP_PORT_DOWN, pkts, n);
 		return 0;
 	}
-	for (i = 0; i < n; i++)
-		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	bytes = vs_mbuf_bytes(pkts, n);
 	/* Captured as handed to the port: frames then dropped included. */
 	cap = atomic_load_explicit(&p->capture, memory_order_acquire);
 	if (unlikely(cap != NULL))

@@ -832,19 +832,27 @@ decap(const struct vs_tunlist *tl, struct rte_mbuf *m, uint32_t ihl,
  * Whether the 20-byte IPv4 header at @p p sums to 0xffff (its checksum is
  * right), as rte_raw_cksum() would say, in fewer instructions: 2^16 is
  * 1 modulo 0xffff, so the one's complement sum of the ten 16-bit words is
- * 0xffff exactly when the plain sum of the five 32-bit words is a non-zero
- * multiple of 0xffff (RFC 1071). test_malformed_vxlan_counted sends 1300
- * headers with wrong checksums; every good frame is a right one.
+ * 0xffff exactly when the plain sum of the header as two 64-bit words and
+ * one 32-bit word is a non-zero multiple of 0xffff (RFC 1071), in either
+ * byte order. A carry out of 64 bits, 2^64, is 1 modulo 0xffff too: it
+ * goes back in at the bottom, and the sum is 0 only for a header of
+ * zeros. test_malformed_vxlan_counted sends 1300 headers with wrong
+ * checksums; every good frame is a right one.
  */
 static inline bool
 ip4_sum20_ok(const void *p)
 {
-	uint32_t w[5];
-	uint64_t s;
+	uint64_t a, b, s, t;
+	uint32_t c;
 
-	memcpy(w, p, sizeof(w));
-	s = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
-	return s != 0 && s % 0xffff == 0;
+	memcpy(&a, p, sizeof(a));
+	memcpy(&b, (const uint8_t *)p + 8, sizeof(b));
+	memcpy(&c, (const uint8_t *)p + 16, sizeof(c));
+	if (__builtin_add_overflow(a, b, &s))
+		s++; /* at most 2^64 - 2 before: no second carry */
+	if (__builtin_add_overflow(s, (uint64_t)c, &t))
+		t++;
+	return t != 0 && t % 0xffff == 0;
 }
 
 /*
@@ -936,7 +944,8 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	struct vx_hit6 hit6 = { .vx = NULL };
 	struct vs_vx_neigh *rnb = NULL, *nbr;
 	uint64_t rn = 0, rbytes = 0;
-	uint16_t i, nr = 0, nb = 0, rr = 0;
+	uint16_t i, nr = 0, rr = 0;
+	unsigned int nb = 0;
 
 	/* Its last tunnel deleted since the caller looked. */
 	if (unlikely(ul == NULL)) {
@@ -1059,7 +1068,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		/* IPv4: the frames after it that decap_fast() takes join too. */
 		if (vx == hit.vx && rr == hit.r) {
 			uint64_t bytes = 0;
-			uint16_t j;
+			unsigned int j;
 
 			for (j = i + 1; j < n; j++) {
 				m = pkts[j];
@@ -1074,7 +1083,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			cnt[UL_decap_pkts] += j - i - 1;
 			rn += j - i - 1;
 			rbytes += bytes;
-			i = j - 1;
+			i = (uint16_t)(j - 1);
 		}
 		continue;
 	drop:
