@@ -39,7 +39,7 @@ import subprocess
 import time
 
 import pytest
-from scapy.all import ARP, Ether, IP, UDP, fuzz
+from scapy.all import ARP, Dot1Q, Ether, IP, UDP, fuzz
 from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
 from scapy.layers.vxlan import VXLAN
 
@@ -1188,6 +1188,79 @@ def malformed(rnd):
         elif f[46:49] != struct.pack("!I", VNI)[1:]:
             out["bad_vni"].append(f)
     return out
+
+
+def test_decap_runs_pcap(env):
+    """The fast paths of decapsulation and switching on exact input: one
+    burst from a net_pcap underlay (rx_pcap) of runs of VXLAN frames from
+    two remotes, bad frames between them (IPv4 checksum, VNI, unknown
+    remote), and inner frames of one MAC pair with a VLAN-tagged one
+    among them. The good inner frames leave the NIC port (tx_pcap)
+    exactly and in order; each bad one is counted under its reason; each
+    remote's rx counters are its own frames; fdb/show has each source
+    behind its remote, the tagged one in its VLAN; no mbuf is left."""
+    a, c, b = "02:42:0a:00:00:0a", "02:42:0a:00:00:0c", "02:42:0b:00:00:0b"
+    tagged = bytes(Ether(src=a, dst=b) / Dot1Q(vlan=7) /
+                   IP(src="10.0.0.1", dst="10.0.0.2") / UDP() /
+                   (b"\x5a" * 60))
+    seq = []     # (outer frame, remote IP or a reason, inner or None)
+
+    def good(ip, inner):
+        seq.append((encap(inner, ip), ip, inner))
+
+    def bad(why, outer):
+        seq.append((outer, why, None))
+
+    for i in range(2):
+        good(IP2, frame(a, b, 10 * i + 1, 100))
+        good(IP2, frame(a, b, 10 * i + 2, 100))
+        f = bytearray(encap(frame(a, b, 10 * i + 3, 100), IP2))
+        f[24] ^= 0x01    # the outer IPv4 checksum
+        bad("bad_csum", bytes(f))
+        good(IP2, frame(a, b, 10 * i + 4, 100))
+        good(IP2, tagged)
+        good(IP2, frame(a, b, 10 * i + 5, 100))
+        good(IP3, frame(c, b, 10 * i + 6, 90))
+        good(IP3, frame(c, b, 10 * i + 7, 90))
+        bad("bad_vni", encap(frame(c, b, 10 * i + 8, 90), IP3, vni=VNI + 1))
+        good(IP3, frame(c, b, 10 * i + 9, 90))
+        bad("unknown_remote", encap(frame(c, b, 10 * i, 90), IP9))
+        good(IP2, frame(a, b, 10 * i + 10, 100))
+    ul_in, ul_out = env.file("ul_in.pcap"), env.file("ul_out.pcap")
+    nic_in, nic_out = env.file("nic_in.pcap"), env.file("nic_out.pcap")
+    vstest.write_pcap(ul_in, [f for f, _, _ in seq])
+    vstest.write_pcap(nic_in, [])
+    ctl = env.file("ctl")
+    sw = env.switch(
+        vdevs=["net_pcap0,rx_pcap=%s,tx_pcap=%s" % (ul_in, ul_out),
+               "net_pcap1,rx_pcap=%s,tx_pcap=%s" % (nic_in, nic_out)],
+        args=["--vxlan", "t0,vni=%d,local=%s,remote=%s+%s,via=net_pcap0"
+              % (VNI, IP1, IP2, IP3), "--ctl", ctl]).start()
+
+    def show():
+        v = ctlclient.call(ctl, "vxlan/show")
+        t = v["tunnels"][0]
+        return v["underlays"][0], {r["ip"]: r for r in t["remotes"]}
+
+    wait_for(lambda: show()[0]["rx_pkts"] >= len(seq), T, interval=0.05,
+             what="the underlay read the pcap")
+    ul, rem = show()
+    fdb = {(e["mac"], e["vlan"]): (e["port"], e.get("remote"))
+           for e in ctlclient.call(ctl, "fdb/show")}
+    assert sw.stop() == 0
+    want = [inner for _, _, inner in seq if inner is not None]
+    assert read_pcap(nic_out) == want
+    for why in ("bad_csum", "bad_vni", "unknown_remote"):
+        assert ul[why] == sum(1 for _, w, _ in seq if w == why), (why, ul)
+    assert ul["decap_pkts"] == len(want), ul
+    for ip in (IP2, IP3):
+        mine = [inner for _, w, inner in seq if w == ip]
+        assert (rem[ip]["rx_pkts"], rem[ip]["rx_bytes"]) == \
+            (len(mine), sum(len(f) for f in mine)), rem[ip]
+    assert fdb[(a, 0)] == ("t0", IP2), fdb
+    assert fdb[(a, 7)] == ("t0", IP2), fdb
+    assert fdb[(c, 0)] == ("t0", IP3), fdb
+    assert sw.final[1][0]["in_use"] == 0
 
 
 def test_malformed_vxlan_counted(rig):
