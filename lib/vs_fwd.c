@@ -907,7 +907,8 @@ struct tun_ctx {
 
 /* Frames a tunnel port received (decapsulated): its ingress. */
 static void
-tun_deliver(void *arg, struct vs_port *t, struct rte_mbuf **pkts, uint16_t n)
+tun_deliver(void *arg, struct vs_port *t, struct rte_mbuf **pkts, uint16_t n,
+	    uint64_t bytes)
 {
 	struct tun_ctx *c = arg;
 	struct vs_port_lstats *st = &t->stats[c->lc->lcore_id];
@@ -918,7 +919,7 @@ tun_deliver(void *arg, struct vs_port *t, struct rte_mbuf **pkts, uint16_t n)
 		return;
 	}
 	st->rx_pkts += n;
-	st->rx_bytes += vs_mbuf_bytes(pkts, n);
+	st->rx_bytes += bytes;
 	cap = atomic_load_explicit(&t->capture, memory_order_acquire);
 	if (unlikely(cap != NULL))
 		vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);

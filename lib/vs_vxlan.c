@@ -374,6 +374,31 @@ encap_fast(struct rte_mbuf *m, const struct vx_img *img)
 }
 
 /*
+ * encap_fast() of the frames from @p pkts on while they are for remote
+ * @p to (img's) and encap_fast_ok(): how many; their inner bytes added to
+ * @p bytes. Apart from vx_tx_burst()'s other paths, in few registers.
+ */
+static __rte_noinline unsigned int
+encap_run(struct rte_mbuf **pkts, unsigned int n, const struct vx_img *img,
+	  uint64_t *bytes)
+{
+	uint32_t to = img->to;
+	uint64_t b = 0;
+	unsigned int j;
+
+	for (j = 0; j < n; j++) {
+		struct rte_mbuf *m = pkts[j];
+
+		if (m->hash.usr != to || !encap_fast_ok(m))
+			break;
+		b += rte_pktmbuf_pkt_len(m);
+		encap_fast(m, img);
+	}
+	*bytes += b;
+	return j;
+}
+
+/*
  * Tunnel tx: q is the forwarding index (nb_txq is the number of lcores),
  * and the underlay's tx queue of that lcore takes the frames. Consumes
  * every mbuf: the ones it cannot send are counted on the underlay. @p v6
@@ -388,7 +413,8 @@ vx_tx_burst(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 	/* Per-remote counters, added once per call: no atomic per frame. */
 	uint64_t tn[VS_VXLAN_MAX_REMOTES] = { 0 },
 		 tb[VS_VXLAN_MAX_REMOTES] = { 0 };
-	uint16_t i, k = 0, r, k0, isum = 0;
+	uint16_t i, r, k0, isum = 0;
+	unsigned int k = 0;
 	struct vx_img img = { .to = UINT32_MAX };
 	uint32_t h = 0;
 
@@ -403,25 +429,29 @@ vx_tx_burst(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 		if (!v6 && to >= 1 && to <= vx->nb_remote &&
 		    (to == img.to || vx_img_set(vx, to, &img)) &&
 		    likely(encap_fast_ok(m))) {
-			uint64_t bytes = 0;
-			uint16_t j, lim;
+			unsigned int c = encap_run(pkts + i, n - i, &img,
+						   &tb[to - 1]);
 
-			if (k == RTE_DIM(out)) {
-				vs_port_tx(vx->via, q, out, k, VX_TX_RETRIES);
-				k = 0;
+			tn[to - 1] += c;
+			/* The whole burst (the usual case): sent as it is. */
+			if (c == n) {
+				vs_port_tx(vx->via, q, pkts, n, VX_TX_RETRIES);
+				break;
 			}
-			lim = (uint16_t)RTE_MIN(n, i + RTE_DIM(out) - k);
-			for (j = i; j < lim; j++) {
-				m = pkts[j];
-				if (m->hash.usr != to || !encap_fast_ok(m))
-					break;
-				bytes += rte_pktmbuf_pkt_len(m);
-				encap_fast(m, &img);
-				out[k++] = m;
+			while (c > 0) {
+				unsigned int f = RTE_MIN(c, RTE_DIM(out) - k);
+
+				memcpy(&out[k], &pkts[i], f * sizeof(*out));
+				k += f;
+				i += f;
+				c -= f;
+				if (k == RTE_DIM(out)) {
+					vs_port_tx(vx->via, q, out, k,
+						   VX_TX_RETRIES);
+					k = 0;
+				}
 			}
-			tn[to - 1] += j - i;
-			tb[to - 1] += bytes;
-			i = j - 1;
+			i--; /* the loop's i++ */
 			continue;
 		}
 		if (k + vx->nb_remote > RTE_DIM(out)) {
@@ -921,6 +951,31 @@ decap_fast(struct rte_mbuf *m, const struct vx_hit *hit)
 	return true;
 }
 
+/*
+ * decap_fast() of the frames from @p pkts on while it takes them (the
+ * tunnel and remote of @p hit): how many; their inner bytes added to
+ * @p bytes. Apart from vs_vxlan_rx()'s other paths, in few registers.
+ */
+static __rte_noinline unsigned int
+decap_run(struct rte_mbuf **pkts, unsigned int n, const struct vx_hit *hit,
+	  uint64_t *bytes)
+{
+	uint64_t b = 0;
+	unsigned int j;
+
+	for (j = 0; j < n; j++) {
+		struct rte_mbuf *m = pkts[j];
+
+		if (j + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[j + 1], void *));
+		if (!decap_fast(m, hit))
+			break;
+		b += rte_pktmbuf_pkt_len(m);
+	}
+	*bytes += b;
+	return j;
+}
+
 static inline void
 remote_rx(struct vs_vx_neigh *nb, uint64_t n, uint64_t bytes)
 {
@@ -943,8 +998,8 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	struct vx_hit hit = { .vx = NULL };
 	struct vx_hit6 hit6 = { .vx = NULL };
 	struct vs_vx_neigh *rnb = NULL, *nbr;
-	uint64_t rn = 0, rbytes = 0;
-	uint16_t i, nr = 0, rr = 0;
+	uint64_t rn = 0, rbytes = 0, tbytes = 0;
+	uint16_t i, nr = 0;
 	unsigned int nb = 0;
 
 	/* Its last tunnel deleted since the caller looked. */
@@ -958,15 +1013,22 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		struct rte_ether_hdr *eth;
 		struct rte_ipv4_hdr *ip;
 		struct vs_vxlan *vx;
+		uint64_t bytes = 0;
+		unsigned int c;
 		uint32_t ihl;
 		int why = UL_not_vtep;
 
+		/* The usual frame: of the tunnel and remote before (IPv4). */
+		if (likely(hit.vx != NULL)) {
+			c = decap_run(pkts + i, n - i, &hit, &bytes);
+			if (likely(c > 0)) {
+				vx = hit.vx;
+				goto decapsulated;
+			}
+		}
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-		if (likely(decap_fast(m, &hit))) {
-			vx = hit.vx;
-			goto decapsulated;
-		}
+		c = 1;
 		if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN)
 			goto drop;
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
@@ -998,6 +1060,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			if (why >= 0)
 				goto drop;
 			vx = hit6.vx;
+			bytes = rte_pktmbuf_pkt_len(m);
 			goto decapsulated;
 		}
 		if (eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4) ||
@@ -1040,51 +1103,35 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		if (why >= 0)
 			goto drop;
 		vx = hit.vx;
+		bytes = rte_pktmbuf_pkt_len(m);
 	decapsulated:
-		cnt[UL_decap_pkts]++;
 		/*
-		 * A frame of the tunnel and remote of the one before joins
-		 * their run. Per-remote counters: one atomic add per run of a
-		 * remote; per tunnel, one delivery per run.
+		 * The @c frames from pkts[i] on, of one tunnel and remote (in
+		 * m->hash.usr), join the batch of their tunnel. Per-remote
+		 * counters: one atomic add per run of a remote; per tunnel,
+		 * one delivery per run.
 		 */
-		if (vx != cur || m->hash.usr - 1 != rr) {
-			rr = (uint16_t)(m->hash.usr - 1);
-			nbr = &vx->remote[rr];
-			if (nbr != rnb) {
-				remote_rx(rnb, rn, rbytes);
-				rnb = nbr;
-				rn = 0;
-				rbytes = 0;
-			}
-			if (vx != cur && nb > 0) {
-				deliver(arg, cur->port, batch, nb);
-				nb = 0;
-			}
+		cnt[UL_decap_pkts] += c;
+		nbr = &vx->remote[m->hash.usr - 1];
+		if (nbr != rnb) {
+			remote_rx(rnb, rn, rbytes);
+			rnb = nbr;
+			rn = 0;
+			rbytes = 0;
+		}
+		if (vx != cur) {
+			if (nb > 0)
+				deliver(arg, cur->port, batch, nb, tbytes);
+			nb = 0;
+			tbytes = 0;
 			cur = vx;
 		}
-		rn++;
-		rbytes += rte_pktmbuf_pkt_len(m);
-		batch[nb++] = m;
-		/* IPv4: the frames after it that decap_fast() takes join too. */
-		if (vx == hit.vx && rr == hit.r) {
-			uint64_t bytes = 0;
-			unsigned int j;
-
-			for (j = i + 1; j < n; j++) {
-				m = pkts[j];
-				if (j + 1 < n)
-					rte_prefetch0(rte_pktmbuf_mtod(
-						pkts[j + 1], void *));
-				if (!decap_fast(m, &hit))
-					break;
-				bytes += rte_pktmbuf_pkt_len(m);
-				batch[nb++] = m;
-			}
-			cnt[UL_decap_pkts] += j - i - 1;
-			rn += j - i - 1;
-			rbytes += bytes;
-			i = (uint16_t)(j - 1);
-		}
+		memcpy(&batch[nb], &pkts[i], c * sizeof(*batch));
+		nb += c;
+		rn += c;
+		rbytes += bytes;
+		tbytes += bytes;
+		i = (uint16_t)(i + c - 1);
 		continue;
 	drop:
 		cnt[why]++;
@@ -1093,7 +1140,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	cnt[UL_rx_pkts] = n;
 	remote_rx(rnb, rn, rbytes);
 	if (nb > 0)
-		deliver(arg, cur->port, batch, nb);
+		deliver(arg, cur->port, batch, nb, tbytes);
 	if (nr > 0)
 		vs_port_tx(via, lc, reply, nr, VX_TX_RETRIES);
 #define UL_ADD(f) \

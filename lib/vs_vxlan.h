@@ -27,9 +27,13 @@
 
 struct vs_port;
 
-/** Frames a tunnel port received: switch them as its ingress. */
+/**
+ * Frames a tunnel port received, @p bytes in all (inner frames): switch
+ * them as its ingress.
+ */
 typedef void (*vs_vxlan_deliver_t)(void *arg, struct vs_port *tunnel,
-				   struct rte_mbuf **pkts, uint16_t n);
+				   struct rte_mbuf **pkts, uint16_t n,
+				   uint64_t bytes);
 
 /**
  * Create tunnel port @p xc (not registered). NULL with rte_errno and a
