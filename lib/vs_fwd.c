@@ -656,26 +656,32 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, const struct fwd_dest *to,
 
 /*
  * txbuf_add() of @p n frames to port @p p, which sends their VLAN
- * untagged: each frame's remote VTEP (@p remote, for a tunnel) noted, the
- * offload and MTU checks made per frame.
+ * untagged: each frame's remote VTEP (@p remote) noted for a tunnel, the
+ * offload and MTU checks made on the run as a whole (the flags of all
+ * the frames, the longest), per frame only when it fails.
  */
 static inline void
 txbuf_add_run(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf **pkts,
 	      uint16_t n, uint32_t remote)
 {
+	uint64_t fl = 0;
+	uint32_t len = 0;
 	uint16_t i;
 
-	/* The frames up to the first that needs txbuf_finish(): in bulk. */
+	if (p->kind == VS_PORT_VXLAN)
+		for (i = 0; i < n; i++)
+			pkts[i]->hash.usr = remote;
 	for (i = 0; i < n; i++) {
-		pkts[i]->hash.usr = remote;
-		if (unlikely(txbuf_needs_finish(p, pkts[i])))
-			break;
+		fl |= pkts[i]->ol_flags;
+		len = RTE_MAX(len, rte_pktmbuf_pkt_len(pkts[i]));
 	}
-	txbuf_put_bulk(lc, p, pkts, i);
-	for (; i < n; i++) {
-		pkts[i]->hash.usr = remote;
+	if (likely(!(fl & VS_OL_TX_FLAGS) &&
+		   (p->max_frame == 0 || len <= p->max_frame))) {
+		txbuf_put_bulk(lc, p, pkts, n);
+		return;
+	}
+	for (i = 0; i < n; i++)
 		txbuf_put_checked(lc, p, pkts[i]);
-	}
 }
 
 /* Every segment carries its own reference count. */
@@ -700,7 +706,7 @@ pl_share(const struct vs_poll_list *pl, const struct vs_port *in)
 static void
 fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 	  const struct vs_poll_list *pl, struct rte_mbuf **pkts, uint16_t n,
-	  uint64_t now)
+	  uint64_t now, bool same)
 {
 	const struct vs_l2 *c =
 		atomic_load_explicit(&in->l2, memory_order_acquire);
@@ -781,6 +787,19 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 		if (!untagged)
 			continue;
 		/*
+		 * @p same (a tunnel's frames, compared as they were
+		 * decapsulated): the others have the first one's MACs and
+		 * EtherType, and are long enough to.
+		 */
+		if (same && i == 0 && j == 1) {
+			for (k = 1; k < n; k++) {
+				pkts[k]->vlan_tci = vid;
+				map[k] = 0;
+			}
+			j = n;
+			break;
+		}
+		/*
 		 * The frames after it with its MACs, untagged too (a burst is
 		 * usually one flow): the same VLAN, the source allowed and
 		 * learned, the destination's key the last one in keys[].
@@ -792,10 +811,12 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			uint32_t hi2;
 
 			m = pkts[i + 1];
-			if (unlikely(rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN))
+			if (unlikely(rte_pktmbuf_data_len(m) <
+				     RTE_ETHER_HDR_LEN))
 				break;
 			if (pf && i + 2 < n)
-				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void *));
+				rte_prefetch0(
+					rte_pktmbuf_mtod(pkts[i + 2], void *));
 			eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 			memcpy(&lo2, eth, sizeof(lo2));
 			memcpy(&hi2, (const uint8_t *)eth + sizeof(lo2),
@@ -908,7 +929,7 @@ struct tun_ctx {
 /* Frames a tunnel port received (decapsulated): its ingress. */
 static void
 tun_deliver(void *arg, struct vs_port *t, struct rte_mbuf **pkts, uint16_t n,
-	    uint64_t bytes)
+	    uint64_t bytes, bool same)
 {
 	struct tun_ctx *c = arg;
 	struct vs_port_lstats *st = &t->stats[c->lc->lcore_id];
@@ -923,7 +944,7 @@ tun_deliver(void *arg, struct vs_port *t, struct rte_mbuf **pkts, uint16_t n,
 	cap = atomic_load_explicit(&t->capture, memory_order_acquire);
 	if (unlikely(cap != NULL))
 		vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
-	fwd_burst(c->lc, t, c->pl, pkts, n, c->now);
+	fwd_burst(c->lc, t, c->pl, pkts, n, c->now, same);
 }
 
 uint16_t
@@ -978,13 +999,14 @@ again :
 	cap = atomic_load_explicit(&p->capture, memory_order_acquire);
 	if (unlikely(cap != NULL))
 		vs_capture_burst(cap, pkts, n, VS_CAPTURE_RX);
-	st->rx_bytes += vs_mbuf_bytes(pkts, n);
 	lc->pkts += n;
 	if (unlikely(atomic_load_explicit(&p->ul, memory_order_acquire) !=
 		     NULL)) {
 		struct tun_ctx ctx = { lc, pl, now };
 
-		vs_vxlan_rx(p, lc->idx, pkts, n, now, tun_deliver, &ctx);
+		/* It sums their bytes as it reads them. */
+		st->rx_bytes += vs_vxlan_rx(p, lc->idx, pkts, n, now,
+					    tun_deliver, &ctx);
 		/*
 		 * An underlay queue carries every tunnel's and every remote's
 		 * traffic: a full burst is followed by more, up to
@@ -995,7 +1017,8 @@ again :
 			goto again;
 		return total;
 	}
-	fwd_burst(lc, p, pl, pkts, n, now);
+	st->rx_bytes += vs_mbuf_bytes(pkts, n);
+	fwd_burst(lc, p, pl, pkts, n, now, false);
 	return total;
 }
 

@@ -478,8 +478,16 @@ uint16_t
 vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 	   uint16_t n, uint32_t retries)
 {
+	return vs_port_tx_bytes(p, lc, pkts, n, retries,
+				vs_mbuf_bytes(pkts, n));
+}
+
+uint16_t
+vs_port_tx_bytes(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
+		 uint16_t n, uint32_t retries, uint64_t bytes)
+{
 	struct vs_port_lstats *st = &p->stats[vs_lcore_slot()];
-	uint64_t bytes = 0, dropped_bytes = 0;
+	uint64_t dropped_bytes = 0;
 	struct vs_tx_lost lost = { 0, 0 };
 	uint16_t nq, q, done, unfit = 0, k, i;
 	uint32_t left = retries;
@@ -494,7 +502,6 @@ vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 		vs_port_drop(p, VS_DROP_PORT_DOWN, pkts, n);
 		return 0;
 	}
-	bytes = vs_mbuf_bytes(pkts, n);
 	/* Captured as handed to the port: frames then dropped included. */
 	cap = atomic_load_explicit(&p->capture, memory_order_acquire);
 	if (unlikely(cap != NULL))

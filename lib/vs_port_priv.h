@@ -308,6 +308,11 @@ vs_port_up(const struct vs_port *p)
 uint16_t vs_port_tx(struct vs_port *p, unsigned int lc, struct rte_mbuf **pkts,
 		    uint16_t n, uint32_t retries);
 
+/* vs_port_tx() of frames whose bytes the caller summed: @p bytes. */
+uint16_t vs_port_tx_bytes(struct vs_port *p, unsigned int lc,
+			  struct rte_mbuf **pkts, uint16_t n, uint32_t retries,
+			  uint64_t bytes);
+
 /* The counter slot of the calling thread. */
 static inline unsigned int
 vs_lcore_slot(void)

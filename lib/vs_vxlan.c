@@ -253,7 +253,7 @@ encap_fields(uint8_t *d, uint16_t tot, uint32_t ip_sum, uint32_t h)
 	ip->total_length = rte_cpu_to_be_16(tot);
 	/* @p ip_sum is folded (rte_raw_cksum()): one more fold is enough. */
 	sum = ip_sum + ip->total_length;
-	ip->hdr_checksum = (uint16_t)~((sum & 0xffff) + (sum >> 16));
+	ip->hdr_checksum = (uint16_t) ~((sum & 0xffff) + (sum >> 16));
 	udp->src_port = rte_cpu_to_be_16(49152 + (h & 0x3fff));
 	udp->dgram_len = rte_cpu_to_be_16(tot - sizeof(*ip));
 }
@@ -429,13 +429,15 @@ vx_tx_burst(struct vs_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n,
 		if (!v6 && to >= 1 && to <= vx->nb_remote &&
 		    (to == img.to || vx_img_set(vx, to, &img)) &&
 		    likely(encap_fast_ok(m))) {
-			unsigned int c = encap_run(pkts + i, n - i, &img,
-						   &tb[to - 1]);
+			unsigned int c =
+				encap_run(pkts + i, n - i, &img, &tb[to - 1]);
 
 			tn[to - 1] += c;
 			/* The whole burst (the usual case): sent as it is. */
 			if (c == n) {
-				vs_port_tx(vx->via, q, pkts, n, VX_TX_RETRIES);
+				vs_port_tx_bytes(vx->via, q, pkts, n,
+						 VX_TX_RETRIES,
+						 tb[to - 1] + n * VX_HDR_LEN);
 				break;
 			}
 			while (c > 0) {
@@ -737,13 +739,63 @@ struct vx_hit {
 	uint16_t r;
 };
 
+/*
+ * The matches a forwarding lcore made lately, by the outer source address
+ * (vx_hc_slot()): a frame that does not take the run before it tries the
+ * one of its source before the tunnel list's search. Direct-mapped; a
+ * cache line pair per lcore and entry group, no sharing.
+ */
+#define VX_HC_SLOTS 8
+struct vx_hit_cache {
+	struct vx_hit h[VX_HC_SLOTS];
+} __rte_aligned(2 * RTE_CACHE_LINE_SIZE);
+
+/* The slot of outer IPv4 source @p src (as on the wire). */
+static inline unsigned int
+vx_hc_slot(uint32_t src)
+{
+	return (src ^ src >> 8 ^ src >> 16 ^ src >> 24) & (VX_HC_SLOTS - 1);
+}
+
+/* The entry of @p tl's cache of lcore @p lc for @p m's outer source. */
+static inline const struct vx_hit *
+vx_hc_get(const struct vs_tunlist *tl, unsigned int lc,
+	  const struct rte_mbuf *m)
+{
+	uint32_t src;
+
+	if (unlikely(lc >= tl->nb_hc) ||
+	    rte_pktmbuf_data_len(m) < VX_HDR_LEN + RTE_ETHER_HDR_LEN)
+		return NULL;
+	memcpy(&src, rte_pktmbuf_mtod_offset(m, const uint8_t *, 26),
+	       sizeof(src));
+	return &tl->hc[lc].h[vx_hc_slot(src)];
+}
+
+/* @p hit, just matched by lcore @p lc, into its cache. */
+static inline void
+vx_hc_put(const struct vs_tunlist *tl, unsigned int lc,
+	  const struct vx_hit *hit)
+{
+	if (likely(lc < tl->nb_hc))
+		tl->hc[lc].h[vx_hc_slot(hit->src)] = *hit;
+}
+
 /* @p hit's want[] and mask[], from its addresses and port. */
 static void
 hit_image(struct vx_hit *hit)
 {
 	/* Offsets in the frame, from 12. */
-	enum { TYPE = 0, VHL = 2, FRAG = 8, PROTO = 11, SRC = 14, DST = 18,
-	       DPORT = 24, FLAGS = 30 };
+	enum {
+		TYPE = 0,
+		VHL = 2,
+		FRAG = 8,
+		PROTO = 11,
+		SRC = 14,
+		DST = 18,
+		DPORT = 24,
+		FLAGS = 30
+	};
 	uint8_t w[32] = { 0 }, k[32] = { 0 };
 	const rte_be16_t type = RTE_BE16(RTE_ETHER_TYPE_IPV4),
 			 frag = RTE_BE16(0x3fff);
@@ -908,12 +960,13 @@ ip_csum_ok(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
 
 /*
  * The common case in few compares: a frame for the tunnel and remote of
- * the one before, IPv4 without options, unfragmented, unpadded, its
- * lengths consistent; decapsulated in place. Everything else (false)
- * takes decap() and its counted reasons.
+ * the one before (@p hit, set; @p usr its remote's index + 1), IPv4
+ * without options, unfragmented, unpadded, its lengths consistent;
+ * decapsulated in place. Everything else (false) takes decap() and its
+ * counted reasons.
  */
-static inline bool
-decap_fast(struct rte_mbuf *m, const struct vx_hit *hit)
+static __rte_always_inline bool
+decap_fast(struct rte_mbuf *m, const struct vx_hit *hit, uint32_t usr)
 {
 	const struct rte_ether_hdr *eth =
 		rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
@@ -925,8 +978,7 @@ decap_fast(struct rte_mbuf *m, const struct vx_hit *hit)
 	uint64_t z[2];
 	uint32_t tot;
 
-	if (hit->vx == NULL ||
-	    rte_pktmbuf_data_len(m) < VX_HDR_LEN + RTE_ETHER_HDR_LEN)
+	if (rte_pktmbuf_data_len(m) < VX_HDR_LEN + RTE_ETHER_HDR_LEN)
 		return false;
 	/* Two 16-byte compares under mask for eight fields, and the VNI. */
 	memcpy(&a, (const uint8_t *)eth + 12, sizeof(a));
@@ -947,33 +999,93 @@ decap_fast(struct rte_mbuf *m, const struct vx_hit *hit)
 	m->pkt_len -= VX_HDR_LEN;
 	m->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
 	m->packet_type = 0;
-	m->hash.usr = hit->r + 1;
+	m->hash.usr = usr;
 	return true;
 }
 
 /*
+ * The frames of a tunnel's batch: whether their inner MACs and EtherType
+ * are all the first one's (fwd_burst() then learns and looks up once).
+ */
+struct vx_same {
+	vx_v16 first; /* bytes 48 to 63 of the first frame (encapsulated) */
+	vx_v16 diff; /* what any other frame had different from it */
+	bool set;
+};
+
+/*
  * decap_fast() of the frames from @p pkts on while it takes them (the
- * tunnel and remote of @p hit): how many; their inner bytes added to
- * @p bytes. Apart from vs_vxlan_rx()'s other paths, in few registers.
+ * tunnel and remote of @p hit, set): how many; their inner bytes added to
+ * @p bytes, their inner MACs and EtherType compared in @p same. Apart
+ * from vs_vxlan_rx()'s other paths, in few registers.
  */
 static __rte_noinline unsigned int
 decap_run(struct rte_mbuf **pkts, unsigned int n, const struct vx_hit *hit,
-	  uint64_t *bytes)
+	  uint64_t *bytes, struct vx_same *same)
 {
+	vx_v16 first = same->first, diff = same->diff, k;
+	uint32_t usr = hit->r + 1u;
+	bool set = same->set;
 	uint64_t b = 0;
 	unsigned int j;
 
 	for (j = 0; j < n; j++) {
 		struct rte_mbuf *m = pkts[j];
+		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
 
 		if (j + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[j + 1], void *));
-		if (!decap_fast(m, hit))
+		if (!decap_fast(m, hit, usr))
 			break;
+		/*
+		 * The VNI's last byte and the reserved one (equal in a run),
+		 * then the inner MACs and EtherType: decap_fast() checked that
+		 * the frame has them.
+		 */
+		memcpy(&k, d + 48, sizeof(k));
+		if (unlikely(!set)) {
+			first = k;
+			set = true;
+		}
+		diff |= k ^ first;
 		b += rte_pktmbuf_pkt_len(m);
 	}
+	same->first = first;
+	same->diff = diff;
+	same->set = set;
 	*bytes += b;
 	return j;
+}
+
+/*
+ * The decapsulated frame @p m into @p s: the two bytes before it are the
+ * VXLAN header's last ones, as decap_run() reads them.
+ */
+static inline void
+vx_same_add(struct vx_same *s, const struct rte_mbuf *m)
+{
+	vx_v16 k;
+
+	if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN) {
+		s->diff = (vx_v16){ 1 }; /* the rest in another segment */
+		return;
+	}
+	memcpy(&k, rte_pktmbuf_mtod(m, const uint8_t *) - 2, sizeof(k));
+	if (!s->set) {
+		s->first = k;
+		s->set = true;
+	}
+	s->diff |= k ^ s->first;
+}
+
+/* Whether every frame @p s saw had the MACs and EtherType of the first. */
+static inline bool
+vx_same_all(const struct vx_same *s)
+{
+	uint64_t z[2];
+
+	memcpy(z, &s->diff, sizeof(z));
+	return s->set && (z[0] | z[1]) == 0;
 }
 
 static inline void
@@ -985,7 +1097,7 @@ remote_rx(struct vs_vx_neigh *nb, uint64_t n, uint64_t bytes)
 	atomic_fetch_add_explicit(&nb->rx_bytes, bytes, memory_order_relaxed);
 }
 
-void
+uint64_t
 vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 	    uint16_t n, uint64_t now, vs_vxlan_deliver_t deliver, void *arg)
 {
@@ -993,19 +1105,23 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		atomic_load_explicit(&via->ul, memory_order_acquire);
 	const struct vs_tunlist *tl;
 	struct rte_mbuf *reply[VX_MAX_BURST], *batch[VX_MAX_BURST];
-	uint64_t cnt[UL_MAX] = { 0 };
+	/* The drops' reasons: zeroed on the first (most bursts have none). */
+	uint64_t cnt[UL_MAX], decap_pkts = 0;
+	bool dropped = false;
 	struct vs_vxlan *cur = NULL;
 	struct vx_hit hit = { .vx = NULL };
 	struct vx_hit6 hit6 = { .vx = NULL };
 	struct vs_vx_neigh *rnb = NULL, *nbr;
-	uint64_t rn = 0, rbytes = 0, tbytes = 0;
+	uint64_t rn = 0, rbytes = 0, tbytes = 0, ubytes = 0;
+	struct vx_same same = { .set = false };
 	uint16_t i, nr = 0;
 	unsigned int nb = 0;
 
 	/* Its last tunnel deleted since the caller looked. */
 	if (unlikely(ul == NULL)) {
+		ubytes = vs_mbuf_bytes(pkts, n);
 		vs_port_drop(via, VS_DROP_UNDERLAY, pkts, n);
-		return;
+		return ubytes;
 	}
 	tl = atomic_load_explicit(&ul->tl, memory_order_acquire);
 	for (i = 0; i < n; i++) {
@@ -1014,14 +1130,39 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		struct rte_ipv4_hdr *ip;
 		struct vs_vxlan *vx;
 		uint64_t bytes = 0;
-		unsigned int c;
+		unsigned int c, k;
+		bool run = false;
 		uint32_t ihl;
 		int why = UL_not_vtep;
 
 		/* The usual frame: of the tunnel and remote before (IPv4). */
-		if (likely(hit.vx != NULL)) {
-			c = decap_run(pkts + i, n - i, &hit, &bytes);
+		/*
+		 * The usual frame: IPv4, of the tunnel and remote of the run
+		 * before, or of the match this lcore made last for its outer
+		 * source.
+		 */
+		for (k = 0; k < 2; k++) {
+			const struct vx_hit *e =
+				k == 0 ? &hit : vx_hc_get(tl, lc, m);
+
+			if (e == NULL || e->vx == NULL ||
+			    (k == 1 && e->vx == hit.vx && e->r == hit.r))
+				continue;
+			if (e->vx != cur && nb > 0) {
+				/* Not batch[]'s tunnel: delivered first. */
+				deliver(arg, cur->port, batch, nb, tbytes,
+					vx_same_all(&same));
+				nb = 0;
+				tbytes = 0;
+				same = (struct vx_same){ .set = false };
+			}
+			c = decap_run(pkts + i, n - i, e, &bytes, &same);
 			if (likely(c > 0)) {
+				if (k == 1)
+					hit = *e;
+				run = true;
+				/* Each had 50 bytes of headers, no padding. */
+				ubytes += bytes + c * VX_HDR_LEN;
 				vx = hit.vx;
 				goto decapsulated;
 			}
@@ -1029,6 +1170,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
 		c = 1;
+		ubytes += rte_pktmbuf_pkt_len(m);
 		if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN)
 			goto drop;
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
@@ -1102,6 +1244,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		why = decap(tl, m, ihl, &hit);
 		if (why >= 0)
 			goto drop;
+		vx_hc_put(tl, lc, &hit);
 		vx = hit.vx;
 		bytes = rte_pktmbuf_pkt_len(m);
 	decapsulated:
@@ -1111,7 +1254,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		 * counters: one atomic add per run of a remote; per tunnel,
 		 * one delivery per run.
 		 */
-		cnt[UL_decap_pkts] += c;
+		decap_pkts += c;
 		nbr = &vx->remote[m->hash.usr - 1];
 		if (nbr != rnb) {
 			remote_rx(rnb, rn, rbytes);
@@ -1120,12 +1263,19 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 			rbytes = 0;
 		}
 		if (vx != cur) {
-			if (nb > 0)
-				deliver(arg, cur->port, batch, nb, tbytes);
+			/* Only after the slow path: decap_run() delivered. */
+			if (nb > 0) {
+				deliver(arg, cur->port, batch, nb, tbytes,
+					vx_same_all(&same));
+				same = (struct vx_same){ .set = false };
+			}
 			nb = 0;
 			tbytes = 0;
 			cur = vx;
 		}
+		/* decap() or IPv6 (the slow path): compared here. */
+		if (!run)
+			vx_same_add(&same, m);
 		memcpy(&batch[nb], &pkts[i], c * sizeof(*batch));
 		nb += c;
 		rn += c;
@@ -1134,21 +1284,31 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		i = (uint16_t)(i + c - 1);
 		continue;
 	drop:
+		if (!dropped) {
+			memset(cnt, 0, sizeof(cnt));
+			dropped = true;
+		}
 		cnt[why]++;
 		vs_port_drop(via, VS_DROP_UNDERLAY, &m, 1);
 	}
-	cnt[UL_rx_pkts] = n;
 	remote_rx(rnb, rn, rbytes);
 	if (nb > 0)
-		deliver(arg, cur->port, batch, nb, tbytes);
+		deliver(arg, cur->port, batch, nb, tbytes, vx_same_all(&same));
 	if (nr > 0)
 		vs_port_tx(via, lc, reply, nr, VX_TX_RETRIES);
+	atomic_fetch_add_explicit(&ul->rx_pkts, n, memory_order_relaxed);
+	if (decap_pkts)
+		atomic_fetch_add_explicit(&ul->decap_pkts, decap_pkts,
+					  memory_order_relaxed);
+	if (dropped) {
 #define UL_ADD(f) \
 	if (cnt[UL_##f]) \
 		atomic_fetch_add_explicit(&ul->f, cnt[UL_##f], \
 					  memory_order_relaxed);
-	UL_COUNTERS(UL_ADD)
+		UL_COUNTERS(UL_ADD)
 #undef UL_ADD
+	}
+	return ubytes;
 }
 
 void
@@ -1172,13 +1332,21 @@ static struct vs_tunlist *
 tunlist_build(const struct vs_port *via, const struct vs_port *skip,
 	      const struct vs_port *add)
 {
+	size_t off =
+		RTE_ALIGN_CEIL(sizeof(struct vs_tunlist) +
+				       VS_MAX_PORTS * sizeof(struct vs_vxlan *),
+			       2 * RTE_CACHE_LINE_SIZE);
+	uint16_t i, n = 0, nb_hc = (uint16_t)vs_fwd_nb_lcores();
 	struct vs_tunlist *tl;
-	uint16_t i, n = 0;
 
+	/* Zeroed: no lcore matched anything yet. */
 	tl = rte_zmalloc("vs_tunlist",
-			 sizeof(*tl) + VS_MAX_PORTS * sizeof(tl->t[0]), 0);
+			 off + nb_hc * sizeof(struct vx_hit_cache),
+			 2 * RTE_CACHE_LINE_SIZE);
 	if (tl == NULL)
 		return NULL;
+	tl->hc = (struct vx_hit_cache *)((uint8_t *)tl + off);
+	tl->nb_hc = nb_hc;
 	for (i = 0; i < vs_port_count(); i++) {
 		struct vs_port *p = vs_port_get(i);
 

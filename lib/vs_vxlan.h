@@ -19,6 +19,7 @@
  * (all its addresses of one family); tunnels of both can share a via.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_mbuf.h>
@@ -29,11 +30,12 @@ struct vs_port;
 
 /**
  * Frames a tunnel port received, @p bytes in all (inner frames): switch
- * them as its ingress.
+ * them as its ingress. @p same: every frame has the MACs and EtherType of
+ * the first.
  */
 typedef void (*vs_vxlan_deliver_t)(void *arg, struct vs_port *tunnel,
 				   struct rte_mbuf **pkts, uint16_t n,
-				   uint64_t bytes);
+				   uint64_t bytes, bool same);
 
 /**
  * Create tunnel port @p xc (not registered). NULL with rte_errno and a
@@ -55,10 +57,11 @@ int vs_vxlan_attach(struct vs_port *tunnel, char *err, size_t errlen);
  * neighbour solicitations and ICMP(v6) echo for the local addresses
  * answered; the rest dropped and counted. Consumes every mbuf. Datapath: the lcore polling @p via.
  * @p lc is the caller's forwarding index (its tx queue).
+ * @return the bytes of the @p n frames as received (@p via's rx_bytes).
  */
-void vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
-		 uint16_t n, uint64_t now, vs_vxlan_deliver_t deliver,
-		 void *arg);
+uint64_t vs_vxlan_rx(struct vs_port *via, unsigned int lc,
+		     struct rte_mbuf **pkts, uint16_t n, uint64_t now,
+		     vs_vxlan_deliver_t deliver, void *arg);
 
 /**
  * Send what the control thread queued on underlay @p via (ARP requests,

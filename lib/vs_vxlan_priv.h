@@ -116,8 +116,18 @@ struct vs_vxlan {
 	struct vs_vx_neigh gwn; /* gw=: the next hop of every remote */
 };
 
+struct vx_hit_cache;
+
+/*
+ * An underlay's tunnels, replaced as a whole (tunlist_publish()) when one
+ * comes or goes. hc[lc]: the matches forwarding lcore lc made lately
+ * (vs_vxlan.c), for nb_hc lcores; they name tunnels of this list, which
+ * live as long as it.
+ */
 struct vs_tunlist {
 	uint16_t n;
+	uint16_t nb_hc;
+	struct vx_hit_cache *hc; /* in the same allocation */
 	struct vs_vxlan *t[];
 };
 
