@@ -1195,7 +1195,9 @@ def test_decap_runs_pcap(env):
     burst from a net_pcap underlay (rx_pcap) of runs of VXLAN frames from
     two remotes, bad frames between them (IPv4 checksum, VNI, unknown
     remote), and inner frames of one MAC pair with a VLAN-tagged one
-    among them. The good inner frames leave the NIC port (tx_pcap)
+    among them; then a burst of one remote and MAC pair (fwd_burst()'s
+    path for a batch of one MAC pair), then the first again. The good
+    inner frames leave the NIC port (tx_pcap)
     exactly and in order; each bad one is counted under its reason; each
     remote's rx counters are its own frames; fdb/show has each source
     behind its remote, the tagged one in its VLAN; no mbuf is left."""
@@ -1211,7 +1213,14 @@ def test_decap_runs_pcap(env):
     def bad(why, outer):
         seq.append((outer, why, None))
 
-    for i in range(2):
+    for i in range(3):
+        if i == 2:
+            # The first 32 (one burst of net_pcap) filled up; then a
+            # burst of one MAC pair, its destination unknown (flooded).
+            for k in range(32 - len(seq)):
+                good(IP3, frame(c, b, 200 + k, 90))
+            for k in range(32):
+                good(IP2, frame(a, b, 100 + k, 100 + k))
         good(IP2, frame(a, b, 10 * i + 1, 100))
         good(IP2, frame(a, b, 10 * i + 2, 100))
         f = bytearray(encap(frame(a, b, 10 * i + 3, 100), IP2))
