@@ -675,8 +675,8 @@ txbuf_add_run(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf **pkts,
 		fl |= pkts[i]->ol_flags;
 		len = RTE_MAX(len, rte_pktmbuf_pkt_len(pkts[i]));
 	}
-	if (likely(!(fl & VS_OL_TX_FLAGS) &&
-		   (p->max_frame == 0 || len <= p->max_frame))) {
+	if (!(fl & VS_OL_TX_FLAGS) &&
+	    (p->max_frame == 0 || len <= p->max_frame)) {
 		txbuf_put_bulk(lc, p, pkts, n);
 		return;
 	}
@@ -811,8 +811,7 @@ fwd_burst(struct vs_lcore *lc, struct vs_port *in,
 			uint32_t hi2;
 
 			m = pkts[i + 1];
-			if (unlikely(rte_pktmbuf_data_len(m) <
-				     RTE_ETHER_HDR_LEN))
+			if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN)
 				break;
 			if (pf && i + 2 < n)
 				rte_prefetch0(

@@ -140,13 +140,12 @@ inner_hash(const struct rte_mbuf *m)
 	uint32_t h;
 
 	/* The usual frame, in few compares: IPv4, no options, TCP or UDP. */
-	if (likely(eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
-		   ip->version_ihl == RTE_IPV4_VHL_DEF &&
-		   (ip->next_proto_id == IPPROTO_TCP ||
-		    ip->next_proto_id == IPPROTO_UDP) &&
-		   !(ip->fragment_offset & RTE_BE16(0x3fff)) &&
-		   rte_pktmbuf_data_len(m) >=
-			   RTE_ETHER_HDR_LEN + sizeof(*ip) + 4)) {
+	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
+	    ip->version_ihl == RTE_IPV4_VHL_DEF &&
+	    (ip->next_proto_id == IPPROTO_TCP ||
+	     ip->next_proto_id == IPPROTO_UDP) &&
+	    !(ip->fragment_offset & RTE_BE16(0x3fff)) &&
+	    rte_pktmbuf_data_len(m) >= RTE_ETHER_HDR_LEN + sizeof(*ip) + 4) {
 		memcpy(&addrs, &ip->src_addr, sizeof(addrs));
 		memcpy(&ports, ip + 1, sizeof(ports));
 		return crc_u32(ports, crc_u64(addrs, ip->next_proto_id));
@@ -764,7 +763,7 @@ vx_hc_get(const struct vs_tunlist *tl, unsigned int lc,
 {
 	uint32_t src;
 
-	if (unlikely(lc >= tl->nb_hc) ||
+	if (lc >= tl->nb_hc ||
 	    rte_pktmbuf_data_len(m) < VX_HDR_LEN + RTE_ETHER_HDR_LEN)
 		return NULL;
 	memcpy(&src, rte_pktmbuf_mtod_offset(m, const uint8_t *, 26),
@@ -777,7 +776,7 @@ static inline void
 vx_hc_put(const struct vs_tunlist *tl, unsigned int lc,
 	  const struct vx_hit *hit)
 {
-	if (likely(lc < tl->nb_hc))
+	if (lc < tl->nb_hc)
 		tl->hc[lc].h[vx_hc_slot(hit->src)] = *hit;
 }
 
@@ -1043,7 +1042,7 @@ decap_run(struct rte_mbuf **pkts, unsigned int n, const struct vx_hit *hit,
 		 * the frame has them.
 		 */
 		memcpy(&k, d + 48, sizeof(k));
-		if (unlikely(!set)) {
+		if (!set) {
 			first = k;
 			set = true;
 		}
@@ -1157,7 +1156,7 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 				same = (struct vx_same){ .set = false };
 			}
 			c = decap_run(pkts + i, n - i, e, &bytes, &same);
-			if (likely(c > 0)) {
+			if (c > 0) {
 				if (k == 1)
 					hit = *e;
 				run = true;
