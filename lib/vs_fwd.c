@@ -656,7 +656,7 @@ txbuf_add(struct vs_lcore *lc, struct vs_port *in, const struct fwd_dest *to,
 
 /*
  * txbuf_add() of @p n frames to port @p p, which sends their VLAN
- * untagged: each frame's remote VTEP (@p remote) noted for a tunnel, the
+ * untagged: each frame's remote VTEP (@p remote, for a tunnel) noted, the
  * offload and MTU checks made on the run as a whole (the flags of all
  * the frames, the longest), per frame only when it fails.
  */
@@ -668,10 +668,8 @@ txbuf_add_run(struct vs_lcore *lc, struct vs_port *p, struct rte_mbuf **pkts,
 	uint32_t len = 0;
 	uint16_t i;
 
-	if (p->kind == VS_PORT_VXLAN)
-		for (i = 0; i < n; i++)
-			pkts[i]->hash.usr = remote;
 	for (i = 0; i < n; i++) {
+		pkts[i]->hash.usr = remote;
 		fl |= pkts[i]->ol_flags;
 		len = RTE_MAX(len, rte_pktmbuf_pkt_len(pkts[i]));
 	}

@@ -725,13 +725,42 @@ icmp_in(struct vs_underlay *ul, struct rte_mbuf *m, uint32_t ihl)
  */
 typedef uint8_t vx_v16 __attribute__((vector_size(16)));
 
+/* The offsets decap_fast() compares, in the frame from byte 12 on. */
+enum {
+	VXM_TYPE = 0,
+	VXM_VHL = 2,
+	VXM_FRAG = 8,
+	VXM_PROTO = 11,
+	VXM_SRC = 14,
+	VXM_DST = 18,
+	VXM_DPORT = 24,
+	VXM_FLAGS = 30
+};
+
+/*
+ * The bits of bytes 12 to 43 (EtherType to the VXLAN flags) that
+ * decap_fast() compares, the same for every tunnel and remote: EtherType,
+ * version and header length, fragment offset and MF (DF either),
+ * protocol, addresses, destination port, flag I.
+ */
+static const union {
+	uint8_t b[32];
+	vx_v16 v[2];
+} vx_hit_mask = { .b = {
+			  [VXM_TYPE... VXM_TYPE + 1] = 0xff,
+			  [VXM_VHL] = 0xff,
+			  [VXM_FRAG] = 0x3f, /* 0x3fff in network order */
+			  [VXM_FRAG + 1] = 0xff,
+			  [VXM_PROTO] = 0xff,
+			  [VXM_SRC... VXM_SRC + 3] = 0xff,
+			  [VXM_DST... VXM_DST + 3] = 0xff,
+			  [VXM_DPORT... VXM_DPORT + 1] = 0xff,
+			  [VXM_FLAGS] = VX_FLAG_I,
+		  } };
+
 struct vx_hit {
-	/*
-	 * Bytes 12 to 43 of its frames (EtherType to the VXLAN flags) under
-	 * mask[]: IPv4 without options, unfragmented, UDP, these addresses
-	 * and port, flag I (hit_image()).
-	 */
-	vx_v16 want[2], mask[2];
+	/* Bytes 12 to 43 of its frames under vx_hit_mask (hit_image()). */
+	vx_v16 want[2];
 	struct vs_vxlan *vx; /* NULL: nothing matched yet */
 	uint32_t dst, src;
 	rte_be32_t vni;
@@ -781,42 +810,21 @@ vx_hc_put(const struct vs_tunlist *tl, unsigned int lc,
 		tl->hc[lc].h[vx_hc_slot(hit->src)] = *hit;
 }
 
-/* @p hit's want[] and mask[], from its addresses and port. */
+/* @p hit's want[], from its addresses and port. */
 static void
 hit_image(struct vx_hit *hit)
 {
-	/* Offsets in the frame, from 12. */
-	enum {
-		TYPE = 0,
-		VHL = 2,
-		FRAG = 8,
-		PROTO = 11,
-		SRC = 14,
-		DST = 18,
-		DPORT = 24,
-		FLAGS = 30
-	};
-	uint8_t w[32] = { 0 }, k[32] = { 0 };
-	const rte_be16_t type = RTE_BE16(RTE_ETHER_TYPE_IPV4),
-			 frag = RTE_BE16(0x3fff);
+	const rte_be16_t type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	uint8_t w[32] = { 0 };
 
-	memcpy(&w[TYPE], &type, 2);
-	memset(&k[TYPE], 0xff, 2);
-	w[VHL] = RTE_IPV4_VHL_DEF;
-	k[VHL] = 0xff;
-	memcpy(&k[FRAG], &frag, 2); /* offset and MF 0; DF either */
-	w[PROTO] = IPPROTO_UDP;
-	k[PROTO] = 0xff;
-	memcpy(&w[SRC], &hit->src, 4);
-	memset(&k[SRC], 0xff, 4);
-	memcpy(&w[DST], &hit->dst, 4);
-	memset(&k[DST], 0xff, 4);
-	memcpy(&w[DPORT], &hit->dport, 2);
-	memset(&k[DPORT], 0xff, 2);
-	w[FLAGS] = VX_FLAG_I;
-	k[FLAGS] = VX_FLAG_I;
+	memcpy(&w[VXM_TYPE], &type, 2);
+	w[VXM_VHL] = RTE_IPV4_VHL_DEF;
+	w[VXM_PROTO] = IPPROTO_UDP;
+	memcpy(&w[VXM_SRC], &hit->src, 4);
+	memcpy(&w[VXM_DST], &hit->dst, 4);
+	memcpy(&w[VXM_DPORT], &hit->dport, 2);
+	w[VXM_FLAGS] = VX_FLAG_I;
 	memcpy(hit->want, w, sizeof(w));
-	memcpy(hit->mask, k, sizeof(k));
 }
 
 /* Which tunnel and remote a frame is for, or a UL_* counter. */
@@ -956,8 +964,8 @@ decap_fast(struct rte_mbuf *m, const struct vx_hit *hit, uint32_t usr)
 	/* Two 16-byte compares under mask for eight fields, and the VNI. */
 	memcpy(&a, (const uint8_t *)eth + 12, sizeof(a));
 	memcpy(&b, (const uint8_t *)eth + 28, sizeof(b));
-	x = ((a & hit->mask[0]) ^ hit->want[0]) |
-		((b & hit->mask[1]) ^ hit->want[1]);
+	x = ((a & vx_hit_mask.v[0]) ^ hit->want[0]) |
+		((b & vx_hit_mask.v[1]) ^ hit->want[1]);
 	memcpy(z, &x, sizeof(z));
 	if ((z[0] | z[1]) != 0 || vh->vx_vni != hit->vni ||
 	    !ip_csum_ok(m, ip, sizeof(*ip)))
@@ -985,6 +993,20 @@ struct vx_same {
 	vx_v16 diff; /* what any other frame had different from it */
 	bool set;
 };
+
+/*
+ * Frame bytes @p k (48 to 63 of the encapsulated frame) into a struct
+ * vx_same's fields, which decap_run() keeps in registers.
+ */
+static __rte_always_inline void
+vx_same_note(vx_v16 k, vx_v16 *first, vx_v16 *diff, bool *set)
+{
+	if (!*set) {
+		*first = k;
+		*set = true;
+	}
+	*diff |= k ^ *first;
+}
 
 /*
  * decap_fast() of the frames from @p pkts on while it takes them (the
@@ -1016,11 +1038,7 @@ decap_run(struct rte_mbuf **pkts, unsigned int n, const struct vx_hit *hit,
 		 * the frame has them.
 		 */
 		memcpy(&k, d + 48, sizeof(k));
-		if (!set) {
-			first = k;
-			set = true;
-		}
-		diff |= k ^ first;
+		vx_same_note(k, &first, &diff, &set);
 		b += rte_pktmbuf_pkt_len(m);
 	}
 	same->first = first;
@@ -1044,11 +1062,7 @@ vx_same_add(struct vx_same *s, const struct rte_mbuf *m)
 		return;
 	}
 	memcpy(&k, rte_pktmbuf_mtod(m, const uint8_t *) - 2, sizeof(k));
-	if (!s->set) {
-		s->first = k;
-		s->set = true;
-	}
-	s->diff |= k ^ s->first;
+	vx_same_note(k, &s->first, &s->diff, &s->set);
 }
 
 /* Whether every frame @p s saw had the MACs and EtherType of the first. */
@@ -1108,7 +1122,6 @@ vs_vxlan_rx(struct vs_port *via, unsigned int lc, struct rte_mbuf **pkts,
 		uint32_t ihl;
 		int why = UL_not_vtep;
 
-		/* The usual frame: of the tunnel and remote before (IPv4). */
 		/*
 		 * The usual frame: IPv4, of the tunnel and remote of the run
 		 * before, or of the match this lcore made last for its outer
